@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+// Commands of this group are added here by the part that owns them.
+export function registerFirstboot(_program: Command): void {}

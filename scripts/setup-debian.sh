@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for building and testing Drydock: the Debian packages the
+# build and the tests use (real parts, not mocks), then the npm dependencies (npm ci builds the
+# approved native packages: better-sqlite3, esbuild).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+PACKAGES=(
+  ca-certificates curl git xz-utils zstd
+  qemu-system-x86 qemu-utils ovmf        # boot the images we build (TCG), qemu-img for VMDK
+  libxml2-utils                          # xmllint: OVF descriptors against the DMTF schema
+  packer                                 # validate and run the templates (Debian's 1.6.6)
+  containerd                             # real image import (ctr)
+  umoci skopeo busybox-static            # the demo's OCI images, made here from Debian packages
+  mmdebstrap genisoimage xorriso         # the base OS and the OVF ISO transport
+  chromium                               # the admin page in a real browser
+  wrk                                    # load from a second process for the service bench
+  openssl
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("setup: Node >= 20.19 is required, found "+process.version); process.exit(1) }'
+npm ci --no-audit --no-fund

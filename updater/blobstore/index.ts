@@ -1,0 +1,1 @@
+export { BlobStore, type BlobWriter, hexOf } from './store.ts';
