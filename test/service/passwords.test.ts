@@ -1,0 +1,103 @@
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  checkPasswordStrength,
+  consumeInitialAdmin,
+  getUser,
+  hashPassword,
+  initialAdminPath,
+  openServiceDatabase,
+  setAdminPassword,
+  verifyPassword,
+} from '../../updater/service/index.ts';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'drydock-pw-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function writeInitial(content: string, mode = 0o600) {
+  const file = initialAdminPath(root);
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, content, { mode });
+  return file;
+}
+
+describe('password hashes', () => {
+  it('salts per hash and verifies only the right password', async () => {
+    const a = await hashPassword('correct horse battery');
+    const b = await hashPassword('correct horse battery');
+    expect(a).not.toBe(b);
+    expect(a.startsWith('scrypt$32768$8$1$')).toBe(true);
+    expect(await verifyPassword('correct horse battery', a)).toBe(true);
+    expect(await verifyPassword('correct horse batterY', a)).toBe(false);
+    expect(await verifyPassword('x', 'garbage')).toBe(false);
+  });
+
+  it('judges chosen passwords', () => {
+    expect(() => checkPasswordStrength('short')).toThrow(/at least 12/);
+    expect(() => checkPasswordStrength('aaaaaaaaaaaaaaa')).toThrow(/different characters/);
+    expect(() => checkPasswordStrength('same-password-1', { current: 'same-password-1' })).toThrow(/differ/);
+    expect(() => checkPasswordStrength('my-admin-password', { username: 'admin' })).toThrow(/user name/);
+    expect(() => checkPasswordStrength('a good long passphrase')).not.toThrow();
+  });
+});
+
+describe('initial admin hand-off (seam 7)', () => {
+  it('hashes the password into the users table, keeps mustChange, deletes the file', async () => {
+    const db = openServiceDatabase(root);
+    const file = await writeInitial(
+      JSON.stringify({ password: 'i-0abc123def456', source: 'instance-id', mustChange: true }),
+    );
+    expect(await consumeInitialAdmin(db, root)).toEqual({
+      consumed: true,
+      source: 'instance-id',
+      mustChange: true,
+    });
+    await expect(stat(file)).rejects.toThrow();
+    const user = getUser(db, 'admin');
+    expect(user?.mustChange).toBe(true);
+    expect(user?.hash).not.toContain('i-0abc123def456');
+    expect(await verifyPassword('i-0abc123def456', user!.hash)).toBe(true);
+    expect(await consumeInitialAdmin(db, root)).toEqual({ consumed: false });
+    db.close();
+  });
+
+  it('refuses a bad or world-readable file, changes nothing and leaves it in place', async () => {
+    const db = openServiceDatabase(root);
+    await setAdminPassword(db, 'the existing password', { mustChange: false });
+    const before = getUser(db, 'admin')!.hash;
+    for (const [content, mode, why] of [
+      ['not json', 0o600, /not JSON/],
+      [JSON.stringify({ password: '', source: 'ovf', mustChange: false }), 0o600, /password/],
+      [JSON.stringify({ password: 'p', source: 'somewhere', mustChange: false }), 0o600, /source/],
+      [JSON.stringify({ password: 'p', source: 'ovf', mustChange: 'yes' }), 0o600, /mustChange/],
+      [JSON.stringify({ password: 'p', source: 'ovf', mustChange: false }), 0o644, /readable by others/],
+    ] as const) {
+      const file = await writeInitial(content, mode);
+      await expect(consumeInitialAdmin(db, root)).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: expect.stringMatching(why),
+      });
+      expect((await stat(file)).isFile()).toBe(true);
+      await rm(file);
+    }
+    expect(getUser(db, 'admin')!.hash).toBe(before);
+    db.close();
+  });
+
+  it('migrations are idempotent across opens', async () => {
+    openServiceDatabase(root).close();
+    const db = openServiceDatabase(root);
+    const v = db
+      .prepare("SELECT MAX(version) AS v FROM service_migrations WHERE set_name = 'service'")
+      .get() as { v: number };
+    expect(v.v).toBe(1);
+    db.close();
+  });
+});

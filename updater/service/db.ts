@@ -1,0 +1,99 @@
+// The service's tables live in the box's state.db (DESIGN: one SQLite file, WAL) under the
+// migration set "service". The engine owns openDatabase/migrate (seam 6); they are passed in, and
+// until the engine provides them a local equivalent with the same meaning is used.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+export type Migrate = (db: Db, setName: string, migrations: string[]) => void;
+export type OpenDatabase = (root: string) => Db;
+
+export const SERVICE_MIGRATION_SET = 'service';
+
+/** Versioned: entry i is version i+1; never edit an entry once shipped, append a new one. */
+export const SERVICE_MIGRATIONS: string[] = [
+  `CREATE TABLE IF NOT EXISTS service_users (
+     username TEXT PRIMARY KEY,
+     hash TEXT NOT NULL,
+     must_change INTEGER NOT NULL DEFAULT 0,
+     source TEXT,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE IF NOT EXISTS service_sessions (
+     id_hash TEXT PRIMARY KEY,          -- sha256 of the cookie value: a copy of the db does not give sessions
+     username TEXT NOT NULL,
+     csrf TEXT NOT NULL,
+     created_at INTEGER NOT NULL,       -- ms since epoch
+     last_seen INTEGER NOT NULL,
+     from_addr TEXT NOT NULL
+   );
+   CREATE INDEX IF NOT EXISTS service_sessions_user ON service_sessions(username);
+   CREATE TABLE IF NOT EXISTS service_login_failures (
+     account TEXT PRIMARY KEY,
+     failures INTEGER NOT NULL,
+     window_start INTEGER NOT NULL,
+     locked_until INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE IF NOT EXISTS service_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+export function stateDbPath(root: string): string {
+  return join(root, 'var', 'lib', 'drydock', 'state.db');
+}
+
+/** Same contract as the engine's openDatabase: state.db under the root, WAL, foreign keys, busy timeout. */
+export const localOpenDatabase: OpenDatabase = (root) => {
+  mkdirSync(join(root, 'var', 'lib', 'drydock'), { recursive: true, mode: 0o700 });
+  const db = new Database(stateDbPath(root));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  return db;
+};
+
+/** Same contract as the engine's migrate: applies the set's missing versions, each in one transaction. */
+export const localMigrate: Migrate = (db, setName, migrations) => {
+  db.exec(`CREATE TABLE IF NOT EXISTS service_migrations (
+    set_name TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL,
+    PRIMARY KEY (set_name, version))`);
+  const row = db
+    .prepare('SELECT COALESCE(MAX(version), 0) AS v FROM service_migrations WHERE set_name = ?')
+    .get(setName) as { v: number };
+  migrations.forEach((sql, i) => {
+    const version = i + 1;
+    if (version <= row.v) return;
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO service_migrations (set_name, version, applied_at) VALUES (?, ?, ?)').run(
+        setName,
+        version,
+        new Date().toISOString(),
+      );
+    })();
+  });
+};
+
+/** Opens state.db and brings the service tables up to date. */
+export function openServiceDatabase(
+  root: string,
+  engine: { openDatabase?: OpenDatabase; migrate?: Migrate } = {},
+): Db {
+  const db = (engine.openDatabase ?? localOpenDatabase)(root);
+  (engine.migrate ?? localMigrate)(db, SERVICE_MIGRATION_SET, SERVICE_MIGRATIONS);
+  return db;
+}
+
+export function getMeta(db: Db, key: string): string | null {
+  const row = db.prepare('SELECT value FROM service_meta WHERE key = ?').get(key) as
+    | { value: string }
+    | undefined;
+  return row?.value ?? null;
+}
+
+export function setMeta(db: Db, key: string, value: string): void {
+  db.prepare(
+    'INSERT INTO service_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+  ).run(key, value);
+}
