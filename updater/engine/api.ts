@@ -50,6 +50,10 @@ export interface ReleaseSummary {
   deadlineSeconds: number;
   changesData: boolean;
   k3sVersion?: string;
+  /** release.json createdAt: fleet waves count their afterHours from it (service scheduler) */
+  createdAt?: string;
+  /** release.json waves, for the service's automatic staging (manual updates ignore waves) */
+  waves?: { fraction: number; afterHours: number }[];
   /** false when policy refuses it (downgrade, upgradeFrom, k3s skew, wave not open yet) */
   installable: boolean;
   reason?: string;
