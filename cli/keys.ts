@@ -1,4 +1,48 @@
+// drydock keys init|rotate: the vendor's TUF key set (see updater/tuf).
 import type { Command } from 'commander';
+import { initKeys, rotateKeys } from '../updater/tuf/index.ts';
+import { action } from './run.ts';
 
-// Commands of this group are added here by the part that owns them.
-export function registerKeys(_program: Command): void {}
+export function registerKeys(program: Command): void {
+  const keys = program.command('keys').description('TUF signing keys (Ed25519) and root metadata');
+  keys
+    .command('init')
+    .description('create root, targets, snapshot and timestamp keys and DIR/root.json (version 1)')
+    .requiredOption('--dir <dir>', 'key folder (must not hold a key set yet)')
+    .option('--threshold <n>', 'keys per role and signatures required', '1')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (out, opts: { dir: string; threshold: string }) => {
+        const threshold = /^\d+$/.test(opts.threshold) ? Number(opts.threshold) : Number.NaN;
+        const r = await initKeys({ dir: opts.dir, threshold });
+        out.result(
+          `keys created in ${opts.dir}; trusted root: ${r.rootPath} (version 1, threshold ${threshold})`,
+          {
+            rootPath: r.rootPath,
+            version: 1,
+            threshold,
+            keyIds: r.keyIds,
+          },
+        );
+        return 0;
+      }),
+    );
+  keys
+    .command('rotate')
+    .description('new keys for one role: a new root version signed by the old and the new root keys')
+    .requiredOption('--dir <dir>', 'key folder')
+    .requiredOption('--role <role>', 'root, targets, snapshot or timestamp')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (out, opts: { dir: string; role: string }) => {
+        const r = await rotateKeys({ dir: opts.dir, role: opts.role });
+        out.result(`rotated ${opts.role} keys; root is now version ${r.version} (${r.rootPath})`, {
+          rootPath: r.rootPath,
+          version: r.version,
+          role: opts.role,
+          keyIds: r.keyIds,
+        });
+        return 0;
+      }),
+    );
+}
