@@ -1,0 +1,53 @@
+// The EBS direct APIs speak in fixed 512 KiB blocks: each written block carries its own SHA256
+// (base64), and CompleteSnapshot takes the "linear" aggregate of those checksums.
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+
+export const BLOCK_SIZE = 512 * 1024;
+const ZERO = Buffer.alloc(BLOCK_SIZE);
+
+export function blockCount(diskBytes: number): number {
+  return Math.ceil(diskBytes / BLOCK_SIZE);
+}
+
+/** EBS volume size in GiB that holds the disk (the API takes whole GiB). */
+export function volumeSizeGiB(diskBytes: number): number {
+  return Math.max(1, Math.ceil(diskBytes / 1024 ** 3));
+}
+
+export function isZeroBlock(block: Buffer): boolean {
+  return block.length === BLOCK_SIZE ? block.equals(ZERO) : block.every((b) => b === 0);
+}
+
+export function blockChecksum(block: Buffer): string {
+  return createHash('sha256').update(block).digest('base64');
+}
+
+/**
+ * LINEAR aggregation as EBS defines it: the base64-decoded checksums of the written blocks, in
+ * ascending block index, concatenated, hashed with SHA256, base64-encoded.
+ */
+export function linearChecksum(checksums: ReadonlyMap<number, string>): string {
+  const hash = createHash('sha256');
+  for (const index of [...checksums.keys()].sort((a, b) => a - b)) {
+    hash.update(Buffer.from(checksums.get(index)!, 'base64'));
+  }
+  return hash.digest('base64');
+}
+
+/**
+ * Reads block `index` into a fresh 512 KiB buffer; the tail of a disk whose size is not a
+ * multiple of the block size is zero-padded, because PutSnapshotBlock only takes full blocks.
+ */
+export async function readBlock(fh: FileHandle, index: number, diskBytes: number): Promise<Buffer> {
+  const buf = Buffer.alloc(BLOCK_SIZE);
+  const start = index * BLOCK_SIZE;
+  const want = Math.min(BLOCK_SIZE, diskBytes - start);
+  let got = 0;
+  while (got < want) {
+    const { bytesRead } = await fh.read(buf, got, want - got, start + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf;
+}

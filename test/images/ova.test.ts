@@ -1,0 +1,182 @@
+// The OVA writer with the real qemu-img and xmllint (DMTF OVF 1.1 schema from ../shared/ovf-schema).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DrydockError } from '../../core/index.ts';
+import { defaultExec, type Exec, FIRSTBOOT_PROPERTIES, packOva, ustarHeader } from '../../images/index.ts';
+
+const SCHEMA = resolve('../shared/ovf-schema/dsp8023_1.1.1.xsd');
+let dir: string;
+let root: string;
+let data: string;
+
+function tarEntries(path: string): { name: string; offset: number; size: number }[] {
+  const buf = readFileSync(path);
+  const out = [];
+  let pos = 0;
+  while (pos + 512 <= buf.length) {
+    const h = buf.subarray(pos, pos + 512);
+    if (h.every((b) => b === 0)) break;
+    const name = h.toString('ascii', 0, 100).replace(/\0.*$/s, '');
+    expect(h.toString('ascii', 257, 262)).toBe('ustar');
+    const size = Number.parseInt(h.toString('ascii', 124, 135), 8);
+    out.push({ name, offset: pos + 512, size });
+    pos += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'drydock-ova-'));
+  // a small GPT-less ext4 "root" with content, and a blank data disk
+  root = join(dir, 'root.raw');
+  execFileSync('truncate', ['-s', '64M', root]);
+  execFileSync('mke2fs', ['-q', '-t', 'ext4', '-d', resolve('images/ova'), root]);
+  data = join(dir, 'data.raw');
+  execFileSync('truncate', ['-s', '32M', data]);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('ova pack', () => {
+  it('writes .ovf, .mf, disks in order; manifest hashes, schema and VMDK format check out', async () => {
+    const out = join(dir, 'demo.ova');
+    const steps = new Set<string>();
+    const r = await packOva({
+      disks: [root, data],
+      out,
+      name: 'drydock-demo',
+      cpus: 2,
+      memoryMb: 4096,
+      product: { vendor: 'Example & Co', version: '1.0.0' },
+      onProgress: (s) => steps.add(s),
+    });
+    expect(statSync(out).size).toBe(r.bytes);
+    expect(steps.has('write ova')).toBe(true);
+
+    const entries = tarEntries(out);
+    expect(entries.map((e) => e.name)).toEqual([
+      'drydock-demo.ovf',
+      'drydock-demo.mf',
+      'drydock-demo-disk1.vmdk',
+      'drydock-demo-disk2.vmdk',
+    ]);
+    // GNU tar agrees on the listing
+    expect(execFileSync('tar', ['tf', out], { encoding: 'utf8' }).trim().split('\n')).toEqual(
+      entries.map((e) => e.name),
+    );
+
+    const buf = readFileSync(out);
+    const body = (name: string) => {
+      const e = entries.find((x) => x.name === name)!;
+      return buf.subarray(e.offset, e.offset + e.size);
+    };
+    const mf = body('drydock-demo.mf').toString('utf8');
+    const lines = mf.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) {
+      const m = /^SHA256\((.+)\)= ([0-9a-f]{64})$/.exec(line);
+      expect(m, line).not.toBeNull();
+      expect(createHash('sha256').update(body(m![1]!)).digest('hex')).toBe(m![2]);
+    }
+
+    const ovfPath = join(dir, 'drydock-demo.ovf');
+    writeFileSync(ovfPath, body('drydock-demo.ovf'));
+    const lint = spawnSync('xmllint', ['--noout', '--nonet', '--schema', SCHEMA, ovfPath], {
+      encoding: 'utf8',
+    });
+    expect(lint.stderr).toContain('validates');
+    expect(lint.status).toBe(0);
+
+    const ovf = body('drydock-demo.ovf').toString('utf8');
+    expect(ovf).toContain('ovf:transport="com.vmware.guestInfo"');
+    expect(ovf).toContain('<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>');
+    expect(ovf).toContain('<rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType>');
+    expect(ovf).toContain('<vssd:VirtualSystemType>vmx-14</vssd:VirtualSystemType>');
+    expect(ovf).toContain('vmw:key="disk.enableUUID" vmw:value="TRUE"');
+    expect(ovf).toContain('<OperatingSystemSection ovf:id="96" vmw:osType="debian12_64Guest">');
+    expect(ovf).toContain('<rasd:VirtualQuantity>4096</rasd:VirtualQuantity>');
+    expect(ovf).toContain('Example &amp; Co');
+    for (const p of FIRSTBOOT_PROPERTIES) expect(ovf).toContain(`ovf:key="${p.key}"`);
+    expect(ovf).toMatch(/ovf:key="admin_password"[^>]*ovf:password="true"/);
+    expect(ovf.match(/ovf:password="true"/g)).toHaveLength(1);
+    expect(ovf).toContain('ovf:capacity="67108864"');
+    expect(ovf).toContain('ovf:capacity="33554432"');
+
+    for (const n of [1, 2]) {
+      const vmdk = join(dir, `disk${n}.vmdk`);
+      writeFileSync(vmdk, body(`drydock-demo-disk${n}.vmdk`));
+      const info = JSON.parse(
+        execFileSync('qemu-img', ['info', '--output=json', vmdk], { encoding: 'utf8' }),
+      );
+      expect(info.format).toBe('vmdk');
+      expect(info['format-specific'].data['create-type']).toBe('streamOptimized');
+    }
+    // the root disk's content survives the round trip
+    const back = join(dir, 'back.raw');
+    execFileSync('qemu-img', ['convert', '-O', 'raw', join(dir, 'disk1.vmdk'), back]);
+    expect(execFileSync('cmp', [back, root]).length).toBe(0);
+  });
+
+  async function refused(opts: Parameters<typeof packOva>[0], code: string) {
+    const before = readdirSync(dir).sort();
+    const err = await packOva(opts).catch((e) => e);
+    expect(err).toBeInstanceOf(DrydockError);
+    expect((err as DrydockError).code).toBe(code);
+    expect((err as DrydockError).message.length).toBeLessThan(200);
+    expect(readdirSync(dir).sort()).toEqual(before);
+    return err as DrydockError;
+  }
+
+  it('refuses a missing disk, a non-disk file, bad sizes, and leaves nothing behind', async () => {
+    const out = join(dir, 'bad.ova');
+    expect((await refused({ disks: [join(dir, 'nope.raw')], out }, 'BUILD_INPUT_MISSING')).message).toContain(
+      'does not exist',
+    );
+    const text = join(dir, 'notes.txt');
+    writeFileSync(text, 'not a disk\n'.repeat(100000));
+    expect((await refused({ disks: [text], out }, 'IMAGE_INVALID')).message).toContain('not a disk image');
+    await refused({ disks: [root], out, memoryMb: 100 }, 'USAGE');
+    await refused({ disks: [root], out, cpus: 0 }, 'USAGE');
+    await refused({ disks: [root], out, name: 'bad name/x' }, 'USAGE');
+    await refused({ disks: [root], out: join(dir, 'x.tar') }, 'USAGE');
+    await refused({ disks: [root], out: join(dir, 'missing-dir', 'x.ova') }, 'USAGE');
+  });
+
+  it('leaves no partial OVA when the conversion fails half way', async () => {
+    const failing: Exec = async (file, args, o) => {
+      if (args[0] === 'convert') {
+        await defaultExec(file, args, o);
+        throw new DrydockError('TOOL_FAILED', 'qemu-img convert failed (exit 1): simulated');
+      }
+      return defaultExec(file, args, o);
+    };
+    await refused({ disks: [root], out: join(dir, 'half.ova'), exec: failing }, 'TOOL_FAILED');
+  });
+
+  it('ustar headers: GNU tar reads ours, base-256 sizes for 8 GiB and up', () => {
+    const big = ustarHeader('big.vmdk', 9 * 1024 ** 3, 0);
+    expect(big[124]).toBe(0x80);
+    expect(big.readBigUInt64BE(128)).toBe(BigInt(9 * 1024 ** 3));
+    expect(() => ustarHeader('x'.repeat(101), 1, 0)).toThrow(DrydockError);
+    const small = Buffer.concat([ustarHeader('a.txt', 3, 0), Buffer.from('abc'), Buffer.alloc(509 + 1024)]);
+    const p = join(dir, 'one.tar');
+    writeFileSync(p, small);
+    expect(execFileSync('tar', ['xOf', p, 'a.txt'], { encoding: 'utf8' })).toBe('abc');
+    rmSync(p);
+  });
+
+  it('the CLI maps a missing disk to exit 1 with a one-line reason', () => {
+    const r = spawnSync(
+      'node',
+      ['bin/drydock.js', 'ova', 'pack', '--disk', join(dir, 'nope'), '--out', join(dir, 'c.ova')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^drydock: BUILD_INPUT_MISSING: disk .* does not exist$/);
+  });
+});
