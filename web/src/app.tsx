@@ -1,0 +1,213 @@
+// The shell: session, navigation, the live update state shared by every screen.
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError, currentSession, logout, request, type Session, setUnauthenticatedHandler } from './api.ts';
+import { applyEvent, connectEvents, fromStatus, initialLive, isBusy, type Live } from './live.ts';
+import { ROUTES, type Route, useRoute } from './route.ts';
+import { Overview } from './screens/overview.tsx';
+import { PasswordChange } from './screens/password.tsx';
+import { Settings } from './screens/settings.tsx';
+import { SignIn } from './screens/signin.tsx';
+import { Support } from './screens/support.tsx';
+import { SoftwareUpdate } from './screens/update.tsx';
+import type { BoxStatus, UpdateEvent } from './types.ts';
+
+export interface AppContext {
+  session: Session;
+  status: BoxStatus | null;
+  live: Live;
+  /** an update or rollback runs on the box: mutations wait */
+  running: boolean;
+  refresh: () => Promise<void>;
+  statusError: string | null;
+}
+
+const STATE_WORDS: Record<string, string> = {
+  downloading: 'Downloading',
+  snapshotting: 'Taking a snapshot',
+  applying: 'Applying',
+  'verifying-health': 'Checking health',
+  'rolling-back': 'Rolling back',
+};
+
+export function App() {
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [bootError, setBootError] = useState<string | null>(null);
+
+  useEffect(() => {
+    setUnauthenticatedHandler(() => setSession(null));
+    currentSession()
+      .then(setSession)
+      .catch((err: unknown) => {
+        setBootError(err instanceof Error ? err.message : String(err));
+        setSession(null);
+      });
+    return () => setUnauthenticatedHandler(null);
+  }, []);
+
+  if (session === undefined) {
+    return (
+      <main class="center" aria-busy="true">
+        <p>Loading…</p>
+      </main>
+    );
+  }
+  if (session === null) return <SignIn initialError={bootError} onSignedIn={setSession} />;
+  if (session.mustChange) return <PasswordChange forced session={session} onChanged={(s) => setSession(s)} />;
+  return <SignedIn session={session} onSignOut={() => setSession(null)} />;
+}
+
+function SignedIn(props: { session: Session; onSignOut: () => void }) {
+  const route = useRoute();
+  const [status, setStatus] = useState<BoxStatus | null>(null);
+  const [statusError, setStatusError] = useState<string | null>(null);
+  const [live, setLive] = useState<Live>(initialLive);
+  const liveRef = useRef(live);
+  liveRef.current = live;
+  const mainRef = useRef<HTMLElement>(null);
+  const firstRoute = useRef(true);
+
+  const refresh = useCallback(async () => {
+    try {
+      const s = await request<BoxStatus>('GET', '/status');
+      setStatus(s);
+      setStatusError(null);
+      setLive((l) => fromStatus(l, s));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return;
+      setStatusError(err instanceof Error ? err.message : String(err));
+    }
+  }, []);
+
+  // Events are applied in small batches so a burst of byte progress costs one render.
+  useEffect(() => {
+    let queue: UpdateEvent[] = [];
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let refreshTimer: ReturnType<typeof setTimeout> | null = null;
+    const flush = () => {
+      timer = null;
+      const batch = queue;
+      queue = [];
+      let stateChanged = false;
+      setLive((l) => {
+        let next = l;
+        for (const ev of batch) {
+          if (ev.type === 'state' && ev.state !== next.state) stateChanged = true;
+          next = applyEvent(next, ev);
+        }
+        return next;
+      });
+      // a new state means new history, available releases or workload health: re-read /status
+      if (stateChanged || batch.some((e) => e.type === 'state')) {
+        if (refreshTimer) clearTimeout(refreshTimer);
+        refreshTimer = setTimeout(() => void refresh(), 50);
+      }
+    };
+    const stop = connectEvents({
+      onEvent: (ev) => {
+        queue.push(ev);
+        if (ev.type === 'state') flush();
+        else if (!timer) timer = setTimeout(flush, 16);
+      },
+      onOpen: () => setLive((l) => ({ ...l, connected: true })),
+      onDrop: () => setLive((l) => ({ ...l, connected: false })),
+    });
+    void refresh();
+    // disk and workload health change without update events
+    const poll = setInterval(() => void refresh(), 15_000);
+    return () => {
+      stop();
+      clearInterval(poll);
+      if (timer) clearTimeout(timer);
+      if (refreshTimer) clearTimeout(refreshTimer);
+    };
+  }, [refresh]);
+
+  // Move focus to the new screen's heading when the admin navigates (not on the first load).
+  useEffect(() => {
+    if (firstRoute.current) {
+      firstRoute.current = false;
+      return;
+    }
+    mainRef.current?.querySelector<HTMLElement>('h1')?.focus();
+  }, [route]);
+
+  const running = isBusy(live.state);
+  const ctx: AppContext = { session: props.session, status, live, running, refresh, statusError };
+  const name = status?.running?.name ?? 'Appliance';
+
+  const signOut = async () => {
+    try {
+      await logout();
+    } finally {
+      props.onSignOut();
+    }
+  };
+
+  return (
+    <div class="layout">
+      <button
+        type="button"
+        class="skip"
+        onClick={() => mainRef.current?.querySelector<HTMLElement>('h1')?.focus()}
+      >
+        Skip to content
+      </button>
+      <header class="top">
+        <div class="brand">
+          <span class="brand-name">{name}</span>
+          {status?.running && <span class="brand-version">version {status.running.version}</span>}
+        </div>
+        <nav aria-label="Main">
+          <ul class="nav-list">
+            {ROUTES.map((r) => (
+              <li key={r.route}>
+                <a href={r.hash} aria-current={r.route === route ? 'page' : undefined}>
+                  {r.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div class="who">
+          <span class="who-name">{props.session.username}</span>
+          <button type="button" class="link" onClick={signOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      {running && route !== 'update' && (
+        <div class="banner" role="status">
+          {STATE_WORDS[live.state] ?? 'Updating'}
+          {live.target ? ` ${live.target.version}` : ''}…{' '}
+          <a href="#/update">Follow the progress in Software Update</a>
+        </div>
+      )}
+      {!live.connected && live.known && (
+        <div class="banner warn" role="status">
+          Live progress is reconnecting. What you see may be a few seconds old.
+        </div>
+      )}
+      {statusError && (
+        <div class="banner error" role="alert">
+          {statusError}
+        </div>
+      )}
+      <main id="main" ref={mainRef}>
+        <Screen route={route} ctx={ctx} />
+      </main>
+    </div>
+  );
+}
+
+function Screen(props: { route: Route; ctx: AppContext }) {
+  switch (props.route) {
+    case 'update':
+      return <SoftwareUpdate ctx={props.ctx} />;
+    case 'settings':
+      return <Settings ctx={props.ctx} />;
+    case 'support':
+      return <Support ctx={props.ctx} />;
+    default:
+      return <Overview ctx={props.ctx} />;
+  }
+}
