@@ -1,0 +1,109 @@
+// EC2 instance metadata through IMDSv2: a session token first (PUT), then user data and the
+// instance identity with the token. Not being on EC2 is normal (vSphere, QEMU): any failure to get
+// a token within the timeout means "no IMDS here" and the next source is tried.
+import { Type as T } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import YAML from 'yaml';
+
+export const IMDS_URL = 'http://169.254.169.254';
+
+export interface ImdsData {
+  instanceId: string;
+  region: string | null;
+  /** raw user data, null when the instance has none */
+  userData: string | null;
+}
+
+async function call(
+  fetchFn: typeof fetch,
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+): Promise<Response | null> {
+  try {
+    return await fetchFn(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch {
+    return null;
+  }
+}
+
+export async function readImds(opts: {
+  fetch: typeof fetch;
+  baseUrl?: string;
+  timeoutMs?: number;
+}): Promise<ImdsData | null> {
+  const base = (opts.baseUrl ?? IMDS_URL).replace(/\/$/, '');
+  const timeout = opts.timeoutMs ?? 2000;
+  const tokenRes = await call(
+    opts.fetch,
+    `${base}/latest/api/token`,
+    { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '300' } },
+    timeout,
+  );
+  if (!tokenRes?.ok) return null;
+  const token = (await tokenRes.text()).trim();
+  const headers = { 'X-aws-ec2-metadata-token': token };
+  const get = async (path: string): Promise<string | null> => {
+    const r = await call(opts.fetch, `${base}/latest/${path}`, { headers }, timeout);
+    if (!r || r.status === 404) return null;
+    if (!r.ok) return null;
+    return r.text();
+  };
+  const instanceId = (await get('meta-data/instance-id'))?.trim();
+  if (!instanceId) return null;
+  const region = (await get('meta-data/placement/region'))?.trim() || null;
+  const userData = await get('user-data');
+  return { instanceId, region, userData };
+}
+
+const CloudFormation = T.Object(
+  {
+    stack: T.String({ minLength: 1, maxLength: 2048 }),
+    resource: T.String({ pattern: '^[A-Za-z0-9]{1,255}$' }),
+    region: T.Optional(T.String({ pattern: '^[a-z]{2}(-[a-z]+)+-\\d$' })),
+  },
+  { additionalProperties: false },
+);
+export interface CloudFormationTarget {
+  stack: string;
+  resource: string;
+  region?: string;
+}
+
+export interface UserDataSettings {
+  settings: Record<string, unknown>;
+  cloudformation: CloudFormationTarget | null;
+  /** a plain reason when the document or its cloudformation block is unusable */
+  problem: string | null;
+}
+
+/**
+ * User data (and the local settings file) are YAML: `drydock: { hostname, …, cloudformation: {…} }`.
+ * A #cloud-config document with a drydock key works too; a shell script carries no settings.
+ */
+export function parseUserData(text: string | null): UserDataSettings {
+  const none = { settings: {}, cloudformation: null, problem: null };
+  if (!text || text.startsWith('#!')) return none;
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (e) {
+    return { ...none, problem: `the user data is not YAML: ${(e as Error).message.split('\n')[0]}` };
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return none;
+  const block = (doc as Record<string, unknown>).drydock;
+  if (block === undefined) return none;
+  if (!block || typeof block !== 'object' || Array.isArray(block))
+    return { ...none, problem: 'the "drydock" entry of the user data must be a mapping' };
+  const { cloudformation, ...settings } = block as Record<string, unknown>;
+  if (cloudformation === undefined) return { settings, cloudformation: null, problem: null };
+  if (!Value.Check(CloudFormation, cloudformation)) {
+    const e = Value.Errors(CloudFormation, cloudformation).First();
+    return {
+      settings,
+      cloudformation: null,
+      problem: `drydock.cloudformation${e?.path ?? ''}: ${e?.message}`,
+    };
+  }
+  return { settings, cloudformation: cloudformation as CloudFormationTarget, problem: null };
+}

@@ -1,0 +1,240 @@
+// First boot: read the settings, refuse the bad ones (safe defaults instead), apply the rest, make
+// the certificate, grow the data disk, record it. Done once: a later boot with nothing pending
+// writes nothing at all; refused or missing required settings are read again at the next boot.
+import { access } from 'node:fs/promises';
+import {
+  type ApplyContext,
+  applyHostname,
+  applyNetwork,
+  applyNtp,
+  applySshKey,
+  applyUpdateSettings,
+  certificateSubjects,
+  PATHS,
+  type PasswordSource,
+  writeInitialAdmin,
+} from './apply.ts';
+import {
+  type FirstbootResult,
+  type PasswordState,
+  type Problem,
+  writeBanner,
+  writeProblems,
+} from './console.ts';
+import { defaultExec, type Exec, type Log } from './deps.ts';
+import { readText, under, writeAtomic } from './fsutil.ts';
+import { growDataFilesystem } from './grow.ts';
+import { ensureGeneratedSecrets } from './secrets.ts';
+import { checkSettings, type SettingKey } from './settings.ts';
+import { readSettings, type SourceName } from './sources.ts';
+import { type EnsureCertificate, opensslCertificate, serviceEnsureCertificate } from './tls.ts';
+
+export interface FirstbootOptions {
+  root: string;
+  source?: SourceName;
+  file?: string;
+  exec?: Exec;
+  fetch?: typeof fetch;
+  imdsUrl?: string;
+  imdsTimeoutMs?: number;
+  /** default: the updater service's ensureCertificate, else openssl */
+  ensureCertificate?: EnsureCertificate;
+  now?: () => Date;
+  log?: Log;
+  /** also reload the running services (default: root === "/") */
+  live?: boolean;
+}
+
+interface DoneState {
+  at: string;
+  source: string;
+  pending: string[];
+  password: PasswordState;
+}
+
+export const DONE_FILE = `${PATHS.firstbootDir}/done.json`;
+export const RESULT_FILE = `${PATHS.firstbootDir}/result.json`;
+export const AWS_FILE = `${PATHS.firstbootDir}/aws.json`;
+
+const NETWORK: SettingKey[] = ['ip', 'gateway', 'dns'];
+const PASSWORD_SOURCE: Record<string, PasswordSource> = { ovf: 'ovf', ec2: 'ec2-user-data', file: 'file' };
+
+export async function readResult(root: string): Promise<FirstbootResult | null> {
+  const t = await readText(under(root, RESULT_FILE));
+  return t ? (JSON.parse(t) as FirstbootResult) : null;
+}
+
+export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootResult> {
+  const root = opts.root;
+  const exec = opts.exec ?? defaultExec;
+  const log = opts.log ?? (() => {});
+  const now = (opts.now ?? (() => new Date()))().toISOString();
+  const ctx: ApplyContext = { root, exec, log, live: opts.live ?? root === '/' };
+
+  const doneText = await readText(under(root, DONE_FILE));
+  const done = doneText ? (JSON.parse(doneText) as DoneState) : null;
+  if (done && done.pending.length === 0) {
+    return {
+      status: 'already-done',
+      at: done.at,
+      source: done.source,
+      via: '',
+      applied: [],
+      pending: [],
+      problems: [],
+      notes: ['first boot ran already; nothing changed'],
+      password: done.password,
+    };
+  }
+  // on a later boot only what was refused or missing is looked at again
+  const want = (k: SettingKey) => !done || done.pending.includes(k);
+
+  const read = await readSettings({
+    root,
+    exec,
+    fetch: opts.fetch ?? fetch,
+    source: opts.source,
+    file: opts.file,
+    imdsUrl: opts.imdsUrl,
+    imdsTimeoutMs: opts.imdsTimeoutMs,
+  });
+  const { values, problems: checks } = checkSettings(read.raw);
+  const problems: Problem[] = [
+    ...read.problems.map((message) => ({
+      key: 'source',
+      code: 'FIRSTBOOT_SETTING_INVALID' as const,
+      message,
+    })),
+    ...checks.map((p) => ({ key: p.key, code: 'FIRSTBOOT_SETTING_INVALID' as const, message: p.message })),
+  ];
+  const bad = new Set(checks.map((p) => p.key));
+  const applied: string[] = [];
+  const pending = new Set<string>();
+  const notes: string[] = [];
+  const ok = (k: SettingKey) => values[k] !== undefined && !bad.has(k);
+  const refuse = (k: SettingKey) => {
+    if (values[k] !== undefined && bad.has(k)) pending.add(k);
+  };
+
+  if (want('hostname')) {
+    if (ok('hostname')) {
+      await applyHostname(ctx, values.hostname!);
+      applied.push('hostname');
+    } else refuse('hostname');
+  }
+
+  if (NETWORK.some(want)) {
+    if (NETWORK.some((k) => bad.has(k))) {
+      // one bad part makes the static set unusable: DHCP keeps the box reachable
+      await applyNetwork(ctx, {});
+      for (const k of NETWORK) if (values[k] !== undefined) pending.add(k);
+      notes.push('network: static settings refused, DHCP used instead');
+    } else {
+      await applyNetwork(ctx, { ip: values.ip, gateway: values.gateway, dns: values.dns });
+      applied.push(values.ip ? 'network (static)' : 'network (DHCP)');
+    }
+  }
+
+  if (want('ntp')) {
+    if (ok('ntp')) {
+      await applyNtp(ctx, values.ntp!);
+      applied.push('ntp');
+    } else refuse('ntp');
+  }
+
+  let password: PasswordState = done?.password ?? 'none';
+  if (want('admin_password')) {
+    if (ok('admin_password')) {
+      await writeInitialAdmin(ctx, values.admin_password!, PASSWORD_SOURCE[read.source] ?? 'file', false);
+      applied.push('admin_password');
+      password = 'set';
+    } else if (read.instanceId && !done) {
+      // AWS without a usable password: the instance ID, known only to whoever can see the instance
+      await writeInitialAdmin(ctx, read.instanceId, 'instance-id', true);
+      applied.push('admin_password (instance ID, must change)');
+      password = 'instance-id';
+      if (values.admin_password !== undefined)
+        notes.push('admin password refused: the instance ID is used instead');
+    } else {
+      pending.add('admin_password');
+      password = values.admin_password !== undefined ? 'refused' : 'none';
+    }
+  }
+
+  if (want('ssh_key')) {
+    if (ok('ssh_key')) {
+      await applySshKey(ctx, values.ssh_key!);
+      applied.push('ssh_key (SSH enabled, keys only)');
+    } else refuse('ssh_key');
+  }
+
+  const upd: { channelUrl?: string; httpProxy?: string } = {};
+  if (want('channel_url')) {
+    if (ok('channel_url')) upd.channelUrl = values.channel_url;
+    else refuse('channel_url');
+  }
+  if (want('http_proxy')) {
+    if (ok('http_proxy')) upd.httpProxy = values.http_proxy;
+    else refuse('http_proxy');
+  }
+  if (upd.channelUrl || upd.httpProxy) {
+    await applyUpdateSettings(ctx, upd);
+    if (upd.channelUrl) applied.push('channel_url');
+    if (upd.httpProxy) applied.push('http_proxy');
+  }
+
+  // the certificate follows the final names; the service's ensureCertificate remakes its own
+  // self-signed pair when a name is missing, and openssl's stand-in leaves an existing pair alone
+  const hostname = (await readText(under(root, PATHS.hostname)))?.trim() || undefined;
+  const subjects = certificateSubjects(
+    hostname,
+    ok('ip') && !NETWORK.some((k) => bad.has(k)) ? values.ip : undefined,
+  );
+  const ensure = opts.ensureCertificate ?? (await serviceEnsureCertificate()) ?? opensslCertificate(exec);
+  await ensure({ dir: under(root, PATHS.tlsDir), ...subjects });
+  notes.push(`TLS certificate for ${[...subjects.names, ...subjects.ips].join(', ')}`);
+
+  if (!done) {
+    const grow = await growDataFilesystem(root, exec);
+    notes.push(grow.message);
+    const secrets = await ensureGeneratedSecrets(root);
+    if (secrets) notes.push(`${secrets} backend secret(s) generated`);
+    if (read.cloudformation && read.instanceId) {
+      await writeAtomic(
+        under(root, AWS_FILE),
+        `${JSON.stringify({ ...read.cloudformation, region: read.region, instanceId: read.instanceId }, null, 2)}\n`,
+      );
+      notes.push(
+        `CloudFormation stack ${read.cloudformation.stack} is signalled once the backend is healthy`,
+      );
+    }
+  }
+
+  const result: FirstbootResult = {
+    status: problems.length ? 'applied-with-problems' : 'applied',
+    at: now,
+    source: read.source,
+    via: read.via,
+    applied,
+    pending: [...pending],
+    problems,
+    notes,
+    password,
+  };
+  await writeAtomic(under(root, RESULT_FILE), `${JSON.stringify(result, null, 2)}\n`);
+  await writeProblems(root, problems);
+  await writeBanner(root);
+  // done.json last: a crash before it means the whole first boot runs again
+  await writeAtomic(
+    under(root, DONE_FILE),
+    `${JSON.stringify({ at: now, source: read.source, pending: [...pending], password } satisfies DoneState, null, 2)}\n`,
+  );
+  return result;
+}
+
+export async function firstbootDone(root: string): Promise<boolean> {
+  return access(under(root, DONE_FILE)).then(
+    () => true,
+    () => false,
+  );
+}
