@@ -1,0 +1,342 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} are CloudFormation Fn::Sub placeholders
+// The CloudFormation template a customer launches with one click. Built here, in one place, as a
+// plain object; `drydock aws template` renders it as JSON or YAML, and the tests check it against
+// AWS's own resource schemas and our security rules.
+
+export const CIDR_PATTERN =
+  '^(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([0-9]|[1-2][0-9]|3[0-2])$';
+
+export const INSTANCE_TYPES = [
+  't3.large',
+  't3.xlarge',
+  't3.2xlarge',
+  'm6i.large',
+  'm6i.xlarge',
+  'm6i.2xlarge',
+  'm7i.large',
+  'm7i.xlarge',
+  'm7i.2xlarge',
+  'c6i.xlarge',
+  'c6i.2xlarge',
+  'r6i.large',
+  'r6i.xlarge',
+] as const;
+
+export interface TemplateOptions {
+  /** SSM parameter that `drydock aws publish-ami --ssm-parameter` writes */
+  ssmParameter?: string;
+  /** the appliance's name, shown in descriptions and tags */
+  applianceName?: string;
+  /** minutes the stack waits for the box to report its backend healthy */
+  signalTimeoutMinutes?: number;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type Template = { [k: string]: Json };
+
+const ref = (name: string) => ({ Ref: name });
+const noValue = ref('AWS::NoValue');
+const ifCond = (cond: string, yes: Json, no: Json = noValue) => ({ 'Fn::If': [cond, yes, no] });
+const sub = (text: string, vars?: Record<string, Json>) => ({ 'Fn::Sub': vars ? [text, vars] : text });
+const notEmpty = (param: string) => ({ 'Fn::Not': [{ 'Fn::Equals': [ref(param), ''] }] });
+
+export function buildTemplate(opts: TemplateOptions = {}): Template {
+  const name = opts.applianceName ?? 'Drydock appliance';
+  const timeout = opts.signalTimeoutMinutes ?? 30;
+  return {
+    AWSTemplateFormatVersion: '2010-09-09',
+    Description: `${name}: a single-node k3s appliance with signed, health-gated updates (drydock)`,
+    Metadata: {
+      'AWS::CloudFormation::Interface': {
+        ParameterGroups: [
+          {
+            Label: { default: 'Appliance' },
+            Parameters: ['AmiId', 'InstanceType', 'DataVolumeSize', 'DeleteDataOnTermination'],
+          },
+          {
+            Label: { default: 'Network' },
+            Parameters: ['VpcId', 'SubnetId', 'HttpsCidr', 'AllocateElasticIp'],
+          },
+          { Label: { default: 'Access' }, Parameters: ['AdminPassword', 'KeyName', 'SshCidr'] },
+          { Label: { default: 'Updates' }, Parameters: ['ChannelUrl', 'ChannelBucket'] },
+        ],
+        ParameterLabels: {
+          AmiId: { default: 'Appliance image (SSM parameter)' },
+          InstanceType: { default: 'Instance type' },
+          DataVolumeSize: { default: 'Data volume size (GiB)' },
+          DeleteDataOnTermination: { default: 'Delete the data volume with the stack?' },
+          VpcId: { default: 'VPC' },
+          SubnetId: { default: 'Subnet' },
+          HttpsCidr: { default: 'Who may open the admin page (CIDR)' },
+          AllocateElasticIp: { default: 'Give the appliance an Elastic IP?' },
+          AdminPassword: { default: 'First admin password (empty: the instance ID)' },
+          KeyName: { default: 'SSH key pair (optional)' },
+          SshCidr: { default: 'Who may SSH in (CIDR, empty: nobody)' },
+          ChannelUrl: { default: 'Update channel URL (optional)' },
+          ChannelBucket: { default: 'S3 bucket of the update channel (optional)' },
+        },
+      },
+    },
+    Parameters: {
+      AmiId: {
+        Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+        Default: opts.ssmParameter ?? '/drydock/ami',
+        Description: 'The SSM parameter that holds the appliance AMI id in this region',
+      },
+      InstanceType: {
+        Type: 'String',
+        Default: 't3.large',
+        AllowedValues: [...INSTANCE_TYPES],
+        Description: 'At least 2 vCPUs and 8 GiB of memory',
+      },
+      DataVolumeSize: {
+        Type: 'Number',
+        Default: 50,
+        MinValue: 10,
+        MaxValue: 16384,
+        Description: 'Size of the encrypted data volume (k3s state, backend data, update snapshots)',
+      },
+      DeleteDataOnTermination: {
+        Type: 'String',
+        Default: 'false',
+        AllowedValues: ['true', 'false'],
+        Description: 'Keep (false) or delete (true) the data volume when the stack is deleted',
+      },
+      VpcId: { Type: 'AWS::EC2::VPC::Id', Description: 'The VPC to launch into' },
+      SubnetId: {
+        Type: 'AWS::EC2::Subnet::Id',
+        Description: 'A subnet of that VPC (public, if the admin page is to be reached from the internet)',
+      },
+      HttpsCidr: {
+        Type: 'String',
+        AllowedPattern: CIDR_PATTERN,
+        ConstraintDescription: 'an IPv4 CIDR such as 203.0.113.0/24',
+        Description: 'The addresses allowed to reach the admin page on port 443',
+      },
+      AllocateElasticIp: {
+        Type: 'String',
+        Default: 'false',
+        AllowedValues: ['true', 'false'],
+        Description: 'A fixed public address for the appliance',
+      },
+      AdminPassword: {
+        Type: 'String',
+        NoEcho: true,
+        Default: '',
+        // no quotes or backslashes: the value is placed inside a double-quoted YAML string
+        AllowedPattern: '^$|^[!#-\\[\\]-~]{12,128}$',
+        ConstraintDescription: '12 to 128 printable characters without spaces, " or \\ (or empty)',
+        Description:
+          'Leave empty to use the instance ID as the first password (it must be changed at first sign-in)',
+      },
+      KeyName: {
+        // AWS::EC2::KeyPair::KeyName cannot be left empty, so a String with a condition
+        Type: 'String',
+        Default: '',
+        AllowedPattern: '^[ -~]{0,255}$',
+        Description: 'An EC2 key pair for SSH; empty for none',
+      },
+      SshCidr: {
+        Type: 'String',
+        Default: '',
+        AllowedPattern: `^$|${CIDR_PATTERN}`,
+        ConstraintDescription: 'empty, or an IPv4 CIDR narrower than the whole internet',
+        Description: 'SSH (port 22) stays closed unless a CIDR is given here',
+      },
+      ChannelUrl: {
+        Type: 'String',
+        Default: '',
+        AllowedPattern: '^$|^https://[!#-\\[\\]-~]+$',
+        ConstraintDescription: 'empty or an https:// URL',
+        Description: 'The update channel the appliance checks (empty: offline bundles only)',
+      },
+      ChannelBucket: {
+        Type: 'String',
+        Default: '',
+        AllowedPattern: '^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$',
+        Description: 'If the channel is a private S3 bucket, its name: the appliance may read it',
+      },
+    },
+    Rules: {
+      SshNotFromAnywhere: {
+        Assertions: [
+          {
+            Assert: { 'Fn::Not': [{ 'Fn::Contains': [['0.0.0.0/0'], ref('SshCidr')] }] },
+            AssertDescription:
+              'SSH must not be open to the whole internet; give a narrower CIDR or leave it empty',
+          },
+        ],
+      },
+    },
+    Conditions: {
+      HasKeyName: notEmpty('KeyName'),
+      HasSsh: notEmpty('SshCidr'),
+      HasPassword: notEmpty('AdminPassword'),
+      HasChannelUrl: notEmpty('ChannelUrl'),
+      HasBucket: notEmpty('ChannelBucket'),
+      HasElasticIp: { 'Fn::Equals': [ref('AllocateElasticIp'), 'true'] },
+    },
+    Resources: {
+      SecurityGroup: {
+        Type: 'AWS::EC2::SecurityGroup',
+        Properties: {
+          GroupDescription: sub('${AWS::StackName}: HTTPS to the admin page, SSH only if asked for'),
+          VpcId: ref('VpcId'),
+          SecurityGroupIngress: [
+            {
+              IpProtocol: 'tcp',
+              FromPort: 443,
+              ToPort: 443,
+              CidrIp: ref('HttpsCidr'),
+              Description: 'admin page and API',
+            },
+            ifCond('HasSsh', {
+              IpProtocol: 'tcp',
+              FromPort: 22,
+              ToPort: 22,
+              CidrIp: ref('SshCidr'),
+              Description: 'SSH',
+            }),
+          ],
+          Tags: [{ Key: 'Name', Value: sub('${AWS::StackName}') }],
+        },
+      },
+      Role: {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          Description:
+            'What the appliance may do: report its first boot to this stack, read its update channel',
+          AssumeRolePolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
+            ],
+          },
+          Policies: [
+            {
+              PolicyName: 'appliance',
+              PolicyDocument: {
+                Version: '2012-10-17',
+                Statement: [
+                  { Effect: 'Allow', Action: 'cloudformation:SignalResource', Resource: ref('AWS::StackId') },
+                  ifCond('HasBucket', {
+                    Effect: 'Allow',
+                    Action: 's3:GetObject',
+                    Resource: sub('arn:${AWS::Partition}:s3:::${ChannelBucket}/*'),
+                  }),
+                  ifCond('HasBucket', {
+                    Effect: 'Allow',
+                    Action: 's3:ListBucket',
+                    Resource: sub('arn:${AWS::Partition}:s3:::${ChannelBucket}'),
+                  }),
+                ],
+              },
+            },
+          ],
+        },
+      },
+      InstanceProfile: {
+        Type: 'AWS::IAM::InstanceProfile',
+        Properties: { Roles: [ref('Role')] },
+      },
+      LaunchTemplate: {
+        // IMDSv2 and the encrypted volumes live in a launch template, which every region and
+        // partition accepts for them
+        Type: 'AWS::EC2::LaunchTemplate',
+        Properties: {
+          LaunchTemplateData: {
+            MetadataOptions: { HttpEndpoint: 'enabled', HttpTokens: 'required', HttpPutResponseHopLimit: 1 },
+            BlockDeviceMappings: [
+              {
+                DeviceName: '/dev/xvda',
+                Ebs: { VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
+              },
+              {
+                DeviceName: '/dev/sdf',
+                Ebs: {
+                  VolumeType: 'gp3',
+                  Encrypted: true,
+                  VolumeSize: ref('DataVolumeSize'),
+                  DeleteOnTermination: ref('DeleteDataOnTermination'),
+                },
+              },
+            ],
+            TagSpecifications: [
+              { ResourceType: 'volume', Tags: [{ Key: 'Name', Value: sub('${AWS::StackName}') }] },
+            ],
+          },
+        },
+      },
+      Instance: {
+        Type: 'AWS::EC2::Instance',
+        CreationPolicy: { ResourceSignal: { Count: 1, Timeout: `PT${timeout}M` } },
+        Properties: {
+          LaunchTemplate: {
+            LaunchTemplateId: ref('LaunchTemplate'),
+            Version: { 'Fn::GetAtt': ['LaunchTemplate', 'LatestVersionNumber'] },
+          },
+          ImageId: ref('AmiId'),
+          InstanceType: ref('InstanceType'),
+          KeyName: ifCond('HasKeyName', ref('KeyName')),
+          SubnetId: ref('SubnetId'),
+          SecurityGroupIds: [ref('SecurityGroup')],
+          IamInstanceProfile: ref('InstanceProfile'),
+          UserData: { 'Fn::Base64': userData() },
+          Tags: [{ Key: 'Name', Value: sub('${AWS::StackName}') }],
+        },
+      },
+      ElasticIp: {
+        Type: 'AWS::EC2::EIP',
+        Condition: 'HasElasticIp',
+        Properties: { Domain: 'vpc', InstanceId: ref('Instance') },
+      },
+    },
+    Outputs: {
+      AdminUrl: {
+        Description: 'The admin page',
+        Value: ifCond('HasElasticIp', sub('https://${ElasticIp}'), sub('https://${Instance.PublicDnsName}')),
+      },
+      AdminUrlPrivate: {
+        Description: 'The admin page from inside the VPC',
+        Value: sub('https://${Instance.PrivateIp}'),
+      },
+      InstanceId: { Description: 'The appliance instance', Value: ref('Instance') },
+      FirstPassword: {
+        Description: 'How to sign in the first time (user admin)',
+        Value: ifCond(
+          'HasPassword',
+          'the AdminPassword you entered; change it after signing in',
+          sub('the instance ID ${Instance}; you must change it at the first sign-in'),
+        ),
+      },
+    },
+  };
+}
+
+/**
+ * First-boot settings (the `drydock:` YAML that the appliance's first boot reads from EC2 user
+ * data): empty optional values are left out, and `cloudformation` tells the box whom to signal.
+ */
+function userData(): Json {
+  return sub(
+    [
+      '# drydock first-boot settings',
+      'drydock:',
+      '${PasswordLine}',
+      '${ChannelLine}',
+      '  cloudformation:',
+      '    stack: "${AWS::StackName}"',
+      '    resource: Instance',
+      '    region: "${AWS::Region}"',
+      '',
+    ].join('\n'),
+    {
+      PasswordLine: ifCond(
+        'HasPassword',
+        sub('  admin_password: "${AdminPassword}"'),
+        '  # admin_password: the instance ID',
+      ),
+      ChannelLine: ifCond('HasChannelUrl', sub('  channel_url: "${ChannelUrl}"'), '  # channel_url: none'),
+    },
+  );
+}
