@@ -1,8 +1,9 @@
 // What goes onto the box. First boot, the settings catalogue and the units load without the
 // build-time tools; the backend renderer (kubernetes-models, a build dependency) loads on demand,
 // so the appliance's `npm ci --omit=dev` install never needs it.
-export * from './firstboot/index.ts';
+
 export type { BackendSource, RenderedBackend } from './backend/api.ts';
+export * from './firstboot/index.ts';
 
 export async function loadBackendRenderer(): Promise<typeof import('./backend/index.ts')> {
   return import('./backend/index.ts');

@@ -1,7 +1,7 @@
 // Grow the data filesystem to its disk: a bigger disk chosen at import (vSphere) or launch (EBS)
 // becomes usable without anyone running growpart by hand.
 import { readFile, realpath } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PATHS } from './apply.ts';
 import type { Exec } from './deps.ts';
 
@@ -28,7 +28,7 @@ export async function growDataFilesystem(root: string, exec: Exec): Promise<Grow
   const sys = join(root, 'sys/class/block', name);
   const partNo = (await readFile(join(sys, 'partition'), 'utf8').catch(() => '')).trim();
   if (partNo) {
-    const parent = basename(await realpath(join(sys, '..')));
+    const parent = basename(dirname(await realpath(sys)));
     const gp = await exec('growpart', [`/dev/${parent}`, partNo]);
     // growpart exits 1 with NOCHANGE when the partition already fills its disk
     if (gp.exitCode !== 0 && !/NOCHANGE/.test(gp.stdout + gp.stderr))
