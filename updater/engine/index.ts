@@ -1,1 +1,12 @@
 export type * from './api.ts';
+export { type BoxConfig, parseConfig, readConfig } from './config.ts';
+export { type Db, type Migration, migrate, openDatabase } from './db.ts';
+export type { Channel, ChannelFactory, DriverFactory, ReadBundle } from './deps.ts';
+export type { StatFs } from './disk.ts';
+export type { Engine } from './engine.ts';
+export { FAULT_POINTS } from './faults.ts';
+export type { Clock } from './health.ts';
+export { type InitBoxOptions, initBox } from './init.ts';
+export { type Layout, layout } from './layout.ts';
+export { type OpenBoxOptions, openBox } from './open.ts';
+export { validateSettings } from './settings.ts';

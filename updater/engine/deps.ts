@@ -1,0 +1,68 @@
+// What the engine needs from the other parts, as narrow function types, so that tests (and the
+// bench) can pass the real parts in and nothing reaches around them. The defaults load the real
+// parts: H1's bundle reader and channel client, H2's cluster drivers.
+import type { BlobStore } from '../blobstore/index.ts';
+import type { ClusterDriver } from '../cluster/index.ts';
+import type { Release } from '../release/index.ts';
+
+export type ReadBundle = (
+  path: string,
+  opts: {
+    trustedRoot: unknown;
+    blobs: BlobStore | null;
+    onProgress?: (done: number, total: number | null) => void;
+  },
+) => Promise<{ release: Release; roots: unknown[] }>;
+
+export interface Channel {
+  refresh(): Promise<Release[]>;
+  fetchBlobs(
+    release: Release,
+    store: BlobStore,
+    opts: { onProgress?: (done: number, total: number | null) => void; signal?: AbortSignal },
+  ): Promise<unknown>;
+}
+
+export type ChannelFactory = (opts: {
+  url: string;
+  channel: string;
+  metadataDir: string;
+  trustedRoot: string;
+  fetch?: typeof fetch;
+}) => Promise<Channel>;
+
+export type DriverFactory = (
+  kind: 'k3s' | 'standin',
+  opts: { root: string },
+) => ClusterDriver | Promise<ClusterDriver>;
+
+// loaded at run time by a computed specifier: the parts land in parallel with this one
+async function load<T>(spec: string, what: string): Promise<T> {
+  try {
+    return (await import(spec)) as T;
+  } catch (e) {
+    throw new Error(`${what} is not available: ${(e as Error).message}`);
+  }
+}
+
+export const defaultReadBundle: ReadBundle = async (path, opts) => {
+  const m = await load<{ readBundle: ReadBundle }>(
+    '../bundle/index.ts',
+    'the bundle reader (updater/bundle)',
+  );
+  return m.readBundle(path, opts);
+};
+
+export const defaultDriverFactory: DriverFactory = async (kind, opts) => {
+  const m = await load<{ createClusterDriver: DriverFactory }>(
+    '../cluster/index.ts',
+    'the cluster driver (updater/cluster)',
+  );
+  if (typeof m.createClusterDriver !== 'function')
+    throw new Error('updater/cluster exports no createClusterDriver yet');
+  return m.createClusterDriver(kind, opts);
+};
+
+export const defaultChannelFactory: ChannelFactory = async () => {
+  throw new Error('the channel client (updater/channel) is not wired yet');
+};

@@ -1,0 +1,114 @@
+// initBox: the first install, as the image build runs it. Checks every input before it writes
+// anything, then lays out the box root, trusts the given root.json, hands the first admin password
+// to the service (seam 7) and installs the first release.
+import { chmod, copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { DrydockError } from '../../core/index.ts';
+import type { HistoryEntry } from './api.ts';
+import { readConfig } from './config.ts';
+import { migrate, openDatabase } from './db.ts';
+import { layout } from './layout.ts';
+import { type OpenBoxOptions, openBox } from './open.ts';
+import { Records } from './records.ts';
+import { ENGINE_MIGRATIONS } from './schema.ts';
+
+export interface InitBoxOptions extends Omit<OpenBoxOptions, 'cluster'> {
+  trustPath: string;
+  bundlePath: string;
+  cluster: 'k3s' | 'standin';
+  adminPasswordFile?: string;
+  /** the appliance name for config.yaml (default: the release name) */
+  name?: string;
+  channelUrl?: string;
+}
+
+async function readInput(path: string, what: string): Promise<Buffer> {
+  try {
+    const s = await stat(path);
+    if (!s.isFile()) throw new Error('not a file');
+    return await readFile(path);
+  } catch {
+    throw new DrydockError('NOT_FOUND', `${what} ${path} is not a readable file`);
+  }
+}
+
+export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
+  const paths = layout(opts.root);
+  // inputs first: nothing is written unless all of them are usable
+  const trust = await readInput(opts.trustPath, 'trusted root');
+  try {
+    const doc = JSON.parse(trust.toString('utf8')) as { signed?: { _type?: string } };
+    if (doc?.signed?._type !== 'root') throw new Error('not a TUF root');
+  } catch (e) {
+    throw new DrydockError(
+      'METADATA_INVALID',
+      `${opts.trustPath} is not a TUF root.json: ${(e as Error).message}`,
+    );
+  }
+  await readInput(opts.bundlePath, 'bundle');
+  let password: string | null = null;
+  if (opts.adminPasswordFile) {
+    password = (await readInput(opts.adminPasswordFile, 'admin password file'))
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+    if (!password) throw new DrydockError('PASSWORD_WEAK', `${opts.adminPasswordFile} is empty`);
+  }
+  if (opts.cluster !== 'k3s' && opts.cluster !== 'standin')
+    throw new DrydockError('USAGE', `--cluster must be k3s or standin, not ${opts.cluster}`);
+  const existing = readConfig(paths.config);
+  if (existing) {
+    const db = openDatabase(opts.root);
+    try {
+      migrate(db, 'engine', ENGINE_MIGRATIONS);
+      const running = new Records(db).byRole('running');
+      if (running)
+        throw new DrydockError(
+          'BOX_ALREADY_INITIALISED',
+          `the box at ${opts.root} already runs ${running.name} ${running.version}`,
+        );
+    } finally {
+      db.close();
+    }
+  }
+
+  await mkdir(paths.etc, { recursive: true, mode: 0o755 });
+  await copyFile(opts.trustPath, `${paths.trustedRoot}.tmp`);
+  await rename(`${paths.trustedRoot}.tmp`, paths.trustedRoot);
+  const config = {
+    ...(existing ?? {}),
+    ...(opts.name ? { name: opts.name } : {}),
+    cluster: opts.cluster,
+    trustedRoot: '/etc/drydock/root.json',
+    ...(opts.channelUrl ? { channelUrl: opts.channelUrl } : {}),
+  };
+  await writeFile(`${paths.config}.tmp`, YAML.stringify(config), { mode: 0o644 });
+  await rename(`${paths.config}.tmp`, paths.config);
+  if (password !== null) {
+    await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
+    await chmod(paths.secrets, 0o700);
+    const file = join(paths.secrets, 'initial-admin.json');
+    await writeFile(`${file}.tmp`, JSON.stringify({ password, source: 'file', mustChange: false }), {
+      mode: 0o600,
+    });
+    await rename(`${file}.tmp`, file);
+  }
+
+  const box = await openBox({ ...opts, cluster: opts.cluster });
+  try {
+    const entry = await box.install({ user: 'box-init', from: 'local' }, opts.bundlePath);
+    if (entry.outcome !== 'committed')
+      throw new DrydockError('HEALTH_TIMEOUT', entry.reason ?? `the first release did not become healthy`);
+    if (!config.name) {
+      const yaml = YAML.stringify({
+        ...config,
+        name: entry.toVersion ? (await box.status()).running?.name : undefined,
+      });
+      await writeFile(`${paths.config}.tmp`, yaml, { mode: 0o644 });
+      await rename(`${paths.config}.tmp`, paths.config);
+    }
+    return entry;
+  } finally {
+    await box.close();
+  }
+}
