@@ -1,0 +1,321 @@
+// The template, validated offline against AWS's resource schemas (@aws-cdk/aws-service-spec) and the
+// EC2 API's own enums, and against our security rules. Each check is also shown to fail on a
+// template that breaks it, so a validator that accepts everything cannot pass here.
+import {
+  _InstanceType,
+  DomainType,
+  LaunchTemplateHttpTokensState,
+  LaunchTemplateInstanceMetadataEndpointState,
+  VolumeType,
+} from '@aws-sdk/client-ec2';
+import { describe, expect, test } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { buildTemplate, quickCreateUrl, renderTemplate } from '../../cloudformation/index.ts';
+import { checkRules } from './rules.ts';
+import { validateTemplate } from './spec-validator.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: templates are free-form JSON
+type Any = any;
+const fresh = (): Any => structuredClone(buildTemplate());
+
+describe('the template against the AWS resource specification', () => {
+  test('every resource type, property, nested property and wiring is valid', async () => {
+    expect(await validateTemplate(fresh())).toEqual([]);
+  });
+
+  test('also with every option set', async () => {
+    const t = buildTemplate({
+      ssmParameter: '/acme/appliance/ami',
+      applianceName: 'Acme',
+      signalTimeoutMinutes: 45,
+    });
+    expect(await validateTemplate(t as Any)).toEqual([]);
+    expect((t as Any).Resources.Instance.CreationPolicy.ResourceSignal.Timeout).toBe('PT45M');
+    expect((t as Any).Parameters.AmiId.Default).toBe('/acme/appliance/ami');
+  });
+
+  test('an unknown resource type is refused', async () => {
+    const t = fresh();
+    t.Resources.SecurityGroup.Type = 'AWS::EC2::SecurityGroupp';
+    expect(await validateTemplate(t)).toContain(
+      'resource SecurityGroup: AWS::EC2::SecurityGroupp is not a CloudFormation resource type',
+    );
+  });
+
+  test('an unknown property, top-level or nested, is refused', async () => {
+    const t = fresh();
+    t.Resources.Instance.Properties.ImageID = 'ami-1';
+    t.Resources.LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpToken = 'required';
+    const errors = await validateTemplate(t);
+    expect(errors).toContain('Instance.Properties: unknown property ImageID');
+    expect(errors).toContain(
+      'LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions: unknown property HttpToken',
+    );
+  });
+
+  test('a missing required property is refused', async () => {
+    const t = fresh();
+    delete t.Resources.SecurityGroup.Properties.GroupDescription;
+    delete t.Resources.Role.Properties.AssumeRolePolicyDocument;
+    const errors = await validateTemplate(t);
+    expect(errors).toContain('SecurityGroup.Properties: required property GroupDescription is missing');
+    expect(errors).toContain('Role.Properties: required property AssumeRolePolicyDocument is missing');
+  });
+
+  test('a value outside the enum the spec gives is refused, in both branches of Fn::If', async () => {
+    const t = fresh();
+    t.Resources.Instance.Properties.Affinity = { 'Fn::If': ['HasSsh', 'host', 'sometimes'] };
+    expect(await validateTemplate(t)).toContain(
+      'Instance.Properties.Affinity: sometimes is not one of default, host',
+    );
+  });
+
+  test('wrong primitive types are refused', async () => {
+    const t = fresh();
+    t.Resources.LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpPutResponseHopLimit = 'one';
+    t.Resources.LaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings[0].Ebs.Encrypted = 'yes';
+    t.Resources.SecurityGroup.Properties.SecurityGroupIngress = { IpProtocol: 'tcp' };
+    const errors = await validateTemplate(t);
+    expect(errors).toContain(
+      'LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpPutResponseHopLimit: expected a number',
+    );
+    expect(errors).toContain(
+      'LaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings[0].Ebs.Encrypted: expected a boolean',
+    );
+    expect(errors).toContain('SecurityGroup.Properties.SecurityGroupIngress: expected a list');
+  });
+
+  test('dangling Refs, GetAtts, Sub placeholders and conditions are refused', async () => {
+    const t = fresh();
+    t.Resources.Instance.Properties.SubnetId = { Ref: 'Subnet' };
+    t.Resources.Instance.Properties.LaunchTemplate.Version = { 'Fn::GetAtt': ['LaunchTemplate', 'Version'] };
+    t.Outputs.AdminUrl.Value = { 'Fn::Sub': 'https://${Instance.PublicDns}' };
+    t.Resources.ElasticIp.Condition = 'WantsEip';
+    const errors = await validateTemplate(t);
+    expect(errors).toContain('Resources.Instance.Properties.SubnetId: Ref Subnet points at nothing');
+    expect(errors).toContain(
+      'Resources.Instance.Properties.LaunchTemplate.Version: LaunchTemplate (AWS::EC2::LaunchTemplate) has no attribute Version',
+    );
+    expect(errors).toContain(
+      'Outputs.AdminUrl.Value: Instance (AWS::EC2::Instance) has no attribute PublicDns',
+    );
+    expect(errors).toContain('resource ElasticIp: condition WantsEip is not defined');
+  });
+
+  test('a CreationPolicy on a resource type that ignores it is refused', async () => {
+    const t = fresh();
+    t.Resources.LaunchTemplate.CreationPolicy = t.Resources.Instance.CreationPolicy;
+    expect(await validateTemplate(t)).toContain(
+      'resource LaunchTemplate: AWS::EC2::LaunchTemplate does not support a CreationPolicy',
+    );
+  });
+
+  test('values the CFN spec leaves open are among the EC2 API enums', () => {
+    const t = fresh();
+    const data = t.Resources.LaunchTemplate.Properties.LaunchTemplateData;
+    for (const type of t.Parameters.InstanceType.AllowedValues)
+      expect(Object.values(_InstanceType), type).toContain(type);
+    for (const m of data.BlockDeviceMappings) expect(Object.values(VolumeType)).toContain(m.Ebs.VolumeType);
+    expect(Object.values(LaunchTemplateHttpTokensState)).toContain(data.MetadataOptions.HttpTokens);
+    expect(Object.values(LaunchTemplateInstanceMetadataEndpointState)).toContain(
+      data.MetadataOptions.HttpEndpoint,
+    );
+    expect(Object.values(DomainType)).toContain(t.Resources.ElasticIp.Properties.Domain);
+  });
+});
+
+describe('our rules', () => {
+  test('the template keeps them all', () => {
+    expect(checkRules(fresh())).toEqual([]);
+  });
+
+  const broken: Array<[string, (t: Any) => void, string]> = [
+    [
+      'IMDSv1 allowed',
+      (t) => {
+        t.Resources.LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpTokens = 'optional';
+      },
+      'IMDSv2 must be required',
+    ],
+    [
+      'metadata reachable from pods',
+      (t) => {
+        t.Resources.LaunchTemplate.Properties.LaunchTemplateData.MetadataOptions.HttpPutResponseHopLimit = 2;
+      },
+      'the metadata hop limit must be 1',
+    ],
+    [
+      'instance without the launch template',
+      (t) => {
+        delete t.Resources.Instance.Properties.LaunchTemplate;
+      },
+      'the instance must use the launch template',
+    ],
+    [
+      'an unencrypted volume',
+      (t) => {
+        t.Resources.LaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings[1].Ebs.Encrypted = false;
+      },
+      'volume /dev/sdf must be encrypted',
+    ],
+    [
+      'no separate data volume',
+      (t) => {
+        t.Resources.LaunchTemplate.Properties.LaunchTemplateData.BlockDeviceMappings.pop();
+      },
+      'there must be an encrypted root volume and a separate encrypted data volume',
+    ],
+    [
+      'SSH from anywhere',
+      (t) => {
+        t.Resources.SecurityGroup.Properties.SecurityGroupIngress.push({
+          IpProtocol: 'tcp',
+          FromPort: 22,
+          ToPort: 22,
+          CidrIp: '0.0.0.0/0',
+        });
+      },
+      'port 22 must be opened only to the SshCidr parameter, only when it is set',
+    ],
+    [
+      'SSH open by default',
+      (t) => {
+        t.Parameters.SshCidr.Default = '0.0.0.0/0';
+      },
+      'SshCidr must default to empty (SSH closed)',
+    ],
+    [
+      'everything open',
+      (t) => {
+        t.Resources.SecurityGroup.Properties.SecurityGroupIngress[0].IpProtocol = '-1';
+      },
+      'ingress must be tcp 443 or 22 only',
+    ],
+    [
+      'no CreationPolicy',
+      (t) => {
+        delete t.Resources.Instance.CreationPolicy;
+      },
+      'the instance needs a CreationPolicy waiting for 1 signal',
+    ],
+    [
+      'no rule against 0.0.0.0/0',
+      (t) => {
+        delete t.Rules;
+      },
+      'a Rule must refuse SshCidr 0.0.0.0/0',
+    ],
+    [
+      'a role allowed too much',
+      (t) => {
+        t.Resources.Role.Properties.Policies[0].PolicyDocument.Statement.push({
+          Effect: 'Allow',
+          Action: 's3:*',
+          Resource: '*',
+        });
+      },
+      'the role may only signal its own stack and read the channel bucket',
+    ],
+    [
+      'the password echoed',
+      (t) => {
+        delete t.Parameters.AdminPassword.NoEcho;
+      },
+      'AdminPassword must be NoEcho',
+    ],
+    [
+      'no parameter groups',
+      (t) => {
+        t.Metadata['AWS::CloudFormation::Interface'].ParameterGroups.pop();
+      },
+      'every parameter must be in a console parameter group',
+    ],
+  ];
+  test.each(broken)('a template with %s breaks a rule', (_name, mutate, message) => {
+    const t = fresh();
+    mutate(t);
+    expect(checkRules(t)).toContain(message);
+  });
+});
+
+describe('rendering', () => {
+  test('JSON and YAML carry the same template', () => {
+    const t = buildTemplate();
+    expect(JSON.parse(renderTemplate(t, 'json'))).toEqual(t);
+    expect(parseYaml(renderTemplate(t, 'yaml'))).toEqual(t);
+  });
+
+  test('the user data is the first-boot YAML of seam 9, with empty settings left out', () => {
+    const t = fresh();
+    const [text, vars] = t.Resources.Instance.Properties.UserData['Fn::Base64']['Fn::Sub'];
+    // substitute as CloudFormation would, for a stack launched with a password and no channel
+    const rendered = String(text)
+      .replace('${PasswordLine}', vars.PasswordLine['Fn::If'][1]['Fn::Sub'])
+      .replace('${ChannelLine}', vars.ChannelLine['Fn::If'][2])
+      .replace('${AdminPassword}', 'correct-horse-battery')
+      .replace('${AWS::StackName}', 'acme')
+      .replace('${AWS::Region}', 'eu-west-1');
+    expect(parseYaml(rendered)).toEqual({
+      drydock: {
+        admin_password: 'correct-horse-battery',
+        cloudformation: { stack: 'acme', resource: 'Instance', region: 'eu-west-1' },
+      },
+    });
+  });
+
+  test('the password pattern keeps the YAML string intact', () => {
+    const pattern = new RegExp(fresh().Parameters.AdminPassword.AllowedPattern);
+    expect(pattern.test('')).toBe(true);
+    expect(pattern.test('S3cure!pa$$word#1')).toBe(true);
+    expect(pattern.test('short')).toBe(false);
+    expect(pattern.test('has"quote-inside-it')).toBe(false);
+    expect(pattern.test('back\\slash-inside-it')).toBe(false);
+    expect(pattern.test('with space inside it')).toBe(false);
+  });
+
+  test('the CIDR patterns accept CIDRs and refuse junk', () => {
+    const t = fresh();
+    const https = new RegExp(t.Parameters.HttpsCidr.AllowedPattern);
+    const ssh = new RegExp(t.Parameters.SshCidr.AllowedPattern);
+    expect(https.test('203.0.113.0/24')).toBe(true);
+    expect(https.test('')).toBe(false);
+    expect(https.test('300.0.0.0/8')).toBe(false);
+    expect(https.test('10.0.0.0/33')).toBe(false);
+    expect(ssh.test('')).toBe(true);
+    expect(ssh.test('198.51.100.7/32')).toBe(true);
+    expect(ssh.test('anywhere')).toBe(false);
+  });
+});
+
+describe('quick-create link', () => {
+  test('opens the console form with the template and values filled in', () => {
+    const url = new URL(
+      quickCreateUrl({
+        templateUrl: 'https://bucket.s3.amazonaws.com/drydock.yaml',
+        region: 'eu-central-1',
+        stackName: 'acme-appliance',
+        params: { InstanceType: 'm6i.large' },
+      }),
+    );
+    expect(url.host).toBe('eu-central-1.console.aws.amazon.com');
+    expect(url.searchParams.get('region')).toBe('eu-central-1');
+    const [route, query] = url.hash.split('?') as [string, string];
+    expect(route).toBe('#/stacks/quickcreate');
+    const q = new URLSearchParams(query);
+    expect(q.get('templateURL')).toBe('https://bucket.s3.amazonaws.com/drydock.yaml');
+    expect(q.get('stackName')).toBe('acme-appliance');
+    expect(q.get('param_InstanceType')).toBe('m6i.large');
+  });
+
+  test.each([
+    [{ templateUrl: 'http://bucket/t.yaml', region: 'us-east-1' }, 'the template URL must be https://'],
+    [{ templateUrl: 'not a url', region: 'us-east-1' }, 'template URL not a url is not a URL'],
+    [{ templateUrl: 'https://b/t.yaml', region: 'mars-1' }, 'mars-1 is not an AWS region name'],
+    [
+      { templateUrl: 'https://b/t.yaml', region: 'us-east-1', stackName: '1bad_name' },
+      'a stack name starts with a letter',
+    ],
+  ])('refuses bad input %#', (input, message) => {
+    expect(() => quickCreateUrl(input)).toThrow(message);
+  });
+});
