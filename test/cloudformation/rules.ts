@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} are CloudFormation Fn::Sub placeholders
 // Our own rules for the appliance template, beyond what AWS's schemas check: IMDSv2 only, encrypted
 // gp3 volumes, SSH closed unless asked for (never from anywhere), the box must signal, the role is
 // least-privilege, the password is never echoed. Returns the broken rules (empty = all kept).

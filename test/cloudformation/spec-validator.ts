@@ -103,7 +103,12 @@ export async function validateTemplate(template: Record<string, unknown>): Promi
 
   // the wiring: every intrinsic points at something that exists
   const walk = (path: string, v: unknown): void => {
-    if (Array.isArray(v)) return v.forEach((x, i) => walk(`${path}[${i}]`, x));
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => {
+        walk(`${path}[${i}]`, x);
+      });
+      return;
+    }
     if (!v || typeof v !== 'object') return;
     const o = v as Record<string, unknown>;
     if (typeof o.Ref === 'string' && !(o.Ref in params) && !(o.Ref in resources) && !PSEUDO.has(o.Ref))

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${…} are CloudFormation Fn::Sub placeholders
 // The template, validated offline against AWS's resource schemas (@aws-cdk/aws-service-spec) and the
 // EC2 API's own enums, and against our security rules. Each check is also shown to fail on a
 // template that breaks it, so a validator that accepts everything cannot pass here.
