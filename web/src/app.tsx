@@ -108,6 +108,11 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
         if (ev.type === 'state') flush();
         else if (!timer) timer = setTimeout(flush, 16);
       },
+      onSnapshot: (s) => {
+        setStatus(s);
+        setStatusError(null);
+        setLive((l) => fromStatus(l, s));
+      },
       onOpen: () => setLive((l) => ({ ...l, connected: true })),
       onDrop: () => setLive((l) => ({ ...l, connected: false })),
     });

@@ -156,6 +156,8 @@ export function stepStatuses(live: Live): StepStatus[] {
 /** Opens the event stream; reconnects on its own (EventSource does) and reports connectivity. */
 export function connectEvents(handlers: {
   onEvent: (ev: UpdateEvent) => void;
+  /** the service's first event on every (re)connect: the whole current status */
+  onSnapshot: (status: BoxStatus) => void;
   onOpen: () => void;
   onDrop: () => void;
 }): () => void {
@@ -169,8 +171,16 @@ export function connectEvents(handlers: {
     }
   };
   es.onmessage = handle;
-  // the service may name its events after their type
+  // the service names its events after their type
   for (const name of ['state', 'progress', 'log']) es.addEventListener(name, handle as EventListener);
+  es.addEventListener('snapshot', ((e: MessageEvent<string>) => {
+    try {
+      const body = JSON.parse(e.data) as { status?: BoxStatus };
+      if (body?.status) handlers.onSnapshot(body.status);
+    } catch {
+      // malformed snapshot: the next /status read fills in
+    }
+  }) as EventListener);
   es.onopen = handlers.onOpen;
   es.onerror = handlers.onDrop;
   return () => es.close();

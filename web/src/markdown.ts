@@ -150,7 +150,7 @@ export function parseInline(src: string): Inline[] {
     }
     if (ch === '!' && src[i + 1] === '[') {
       // an image: show its alt text, fetch nothing
-      const m = /^!\[([^\]]*)\]\(([^)]*)\)/.exec(src.slice(i));
+      const m = /^!\[([^\]]*)\]\(((?:[^()]|\([^()]*\))*)\)/.exec(src.slice(i));
       if (m) {
         text += m[1] ?? '';
         i += m[0].length;
@@ -158,7 +158,7 @@ export function parseInline(src: string): Inline[] {
       }
     }
     if (ch === '[') {
-      const m = /^\[([^\]]*)\]\(([^)\s]*)(?:\s+"[^"]*")?\)/.exec(src.slice(i));
+      const m = /^\[([^\]]*)\]\(((?:[^()\s]|\([^()\s]*\))*)(?:\s+"[^"]*")?\)/.exec(src.slice(i));
       if (m) {
         const href = safeHref(m[2] ?? '');
         flush();

@@ -237,7 +237,7 @@ function TlsCard() {
       return setError('These files are too large for a certificate and key. Choose PEM files.');
     setPending(true);
     try {
-      await request('PUT', '/tls', { cert: await cert.text(), key: await key.text() });
+      await request('PUT', '/tls', { certificate: await cert.text(), key: await key.text() });
       setDone(true);
     } catch (err) {
       setError(message(err));
