@@ -17,7 +17,7 @@ export interface KeySet {
   /** every root version in the folder, oldest first */
   roots: { version: number; bytes: Buffer }[];
   /** signs md with the role's private keys held here; KEYS_MISSING below the threshold */
-  sign(role: RoleName, md: Metadata<never> | Metadata<Root> | Metadata<any>): void;
+  sign(role: RoleName, md: { sign(signer: ReturnType<typeof signerFor>): void }): void;
   keysFor(role: RoleName): SigningKey[];
 }
 
