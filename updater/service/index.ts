@@ -13,6 +13,8 @@ export {
   setMeta,
   stateDbPath,
 } from './db.ts';
+export { createLogger, LogRing, REDACT_PATHS } from './logger.ts';
+export { renderMetrics } from './metrics.ts';
 export {
   ADMIN_USER,
   checkPasswordStrength,
@@ -25,6 +27,34 @@ export {
   verifyPassword,
 } from './passwords.ts';
 export {
+  boxSeed,
+  inMaintenanceWindow,
+  localParts,
+  type Wave,
+  waveOpen,
+  waveOpensAt,
+  windowProblem,
+} from './policy.ts';
+export { pickRelease, SCHEDULE_ACTOR, Scheduler } from './scheduler.ts';
+export {
+  DEFAULT_WEB_DIR,
+  type Endpoint,
+  loadEngine,
+  parseEndpoint,
+  type RunningService,
+  startService,
+} from './serve.ts';
+export {
+  type Context,
+  createService,
+  DEFAULT_LIMITS,
+  type Limits,
+  SESSION_COOKIE,
+  type ServiceDeps,
+} from './server.ts';
+export { AccountThrottle, SessionStore } from './sessions.ts';
+export { redact, supportBundle } from './support.ts';
+export {
   type CertificateFiles,
   type CertificateInfo,
   certificatePaths,
@@ -35,3 +65,4 @@ export {
   validateCertificatePair,
   writePair,
 } from './tls.ts';
+export { cleanSpool, spoolDir, spoolUpload } from './upload.ts';

@@ -1,0 +1,195 @@
+// `drydock updater serve`: opens the box (engine), the service tables and the certificate, then
+// listens on HTTPS (and a plain-HTTP redirect), runs the schedule, and stops cleanly on a signal.
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import { hostname, networkInterfaces } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { DrydockError } from '../../core/index.ts';
+import type { Box } from '../engine/api.ts';
+import { type Db, type Migrate, type OpenDatabase, openServiceDatabase } from './db.ts';
+import { createLogger, LogRing } from './logger.ts';
+import { consumeInitialAdmin, getUser } from './passwords.ts';
+import { boxSeed } from './policy.ts';
+import { createRedirectServer } from './redirect.ts';
+import { Scheduler } from './scheduler.ts';
+import { type Context, createService, type Limits } from './server.ts';
+import { defaultExec, type Exec, ensureCertificate } from './tls.ts';
+import { cleanSpool } from './upload.ts';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export function parseEndpoint(text: string, defaultPort: number): Endpoint {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]*))(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!m) throw new DrydockError('USAGE', `"${text}" is not HOST:PORT`);
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new DrydockError('USAGE', `port of "${text}" is not 0-65535`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** The engine module (seam 6), loaded when present so the service runs against the real engine. */
+interface EngineModule {
+  openBox(opts: {
+    root: string;
+    log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  }): Promise<Box>;
+  openDatabase?: OpenDatabase;
+  migrate?: Migrate;
+}
+
+export async function loadEngine(): Promise<EngineModule> {
+  const mod = (await import('../engine/index.ts')) as Partial<EngineModule>;
+  if (typeof mod.openBox !== 'function')
+    throw new DrydockError(
+      'INTERNAL',
+      'the update engine (updater/engine openBox) is not available in this build',
+    );
+  return mod as EngineModule;
+}
+
+export const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist');
+
+export interface RunningService {
+  app: FastifyInstance;
+  context: Context;
+  url: string;
+  redirect: Server | null;
+  redirectUrl: string | null;
+  scheduler: Scheduler | null;
+  db: Db;
+  box: Box;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+function boxAddresses(): { names: string[]; ips: string[] } {
+  const ips = new Set<string>(['127.0.0.1', '::1']);
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (!a.internal && !a.address.startsWith('fe80')) ips.add(a.address);
+  const h = hostname();
+  const names = new Set(['localhost']);
+  if (/^[A-Za-z0-9.-]+$/.test(h)) names.add(h);
+  return { names: [...names], ips: [...ips] };
+}
+
+export async function startService(opts: {
+  root: string;
+  listen: Endpoint;
+  /** null: no redirect port */
+  redirect: Endpoint | null;
+  box?: Box;
+  engine?: { openDatabase?: OpenDatabase; migrate?: Migrate };
+  webDir?: string | null;
+  limits?: Partial<Limits>;
+  logger?: Logger;
+  logStdout?: NodeJS.WritableStream | null;
+  schedule?: boolean;
+  exec?: Exec;
+  now?: () => number;
+}): Promise<RunningService> {
+  const root = resolve(opts.root);
+  const ring = new LogRing();
+  const log = opts.logger ?? createLogger({ ring, stdout: opts.logStdout });
+  let box = opts.box;
+  let engine = opts.engine;
+  if (!box) {
+    const mod = await loadEngine();
+    box = await mod.openBox({ root, log: (level, message) => log[level]({ part: 'engine' }, message) });
+    engine ??= { openDatabase: mod.openDatabase, migrate: mod.migrate };
+  }
+  const db = openServiceDatabase(root, engine ?? {});
+  try {
+    const r = await consumeInitialAdmin(db, root);
+    if (r.consumed) {
+      log.info(
+        { source: r.source, mustChange: r.mustChange },
+        'first admin password taken from initial-admin.json',
+      );
+      await box.recordAudit(
+        { user: 'system', from: 'local' },
+        'password.initial',
+        `first admin password from ${r.source}`,
+        'ok',
+      );
+    }
+  } catch (err) {
+    // the service still starts: the file stays for whoever wrote it to fix
+    log.error({ err: (err as DrydockError).toJSON?.() ?? String(err) }, 'initial-admin.json refused');
+  }
+  if (!getUser(db, 'admin'))
+    log.warn(
+      'no admin password is set: sign-in is impossible until one is (drydock updater password --root DIR --password-file FILE)',
+    );
+  const tlsDir = join(root, 'etc', 'drydock', 'tls');
+  const { names, ips } = boxAddresses();
+  const cert = await ensureCertificate({ dir: tlsDir, names, ips, exec: opts.exec ?? defaultExec });
+  if (cert.created)
+    log.info({ names: cert.info.names, ips: cert.info.ips }, 'made a self-signed certificate');
+  await cleanSpool(root);
+
+  let scheduler: Scheduler | null = null;
+  const now = opts.now ?? Date.now;
+  const { app, context } = await createService({
+    root,
+    box,
+    db,
+    tlsDir,
+    webDir: opts.webDir === undefined ? DEFAULT_WEB_DIR : opts.webDir,
+    logger: log,
+    ring,
+    now,
+    limits: opts.limits,
+    exec: opts.exec ?? defaultExec,
+    onSettings: (s) => scheduler?.configure(s),
+  });
+  if (opts.schedule !== false) {
+    scheduler = new Scheduler({
+      box,
+      seed: boxSeed(db),
+      now,
+      log,
+      runExclusive: (w, fn) => context.exclusive(w, fn),
+    });
+    scheduler.configure(await box.getSettings());
+  }
+  const address = await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  let redirect: Server | null = null;
+  let redirectUrl: string | null = null;
+  if (opts.redirect) {
+    const port = (app.server.address() as { port: number }).port;
+    redirect = createRedirectServer(opts.listen.port === 0 ? port : opts.listen.port);
+    redirect.listen(opts.redirect.port, opts.redirect.host);
+    await once(redirect, 'listening');
+    const ra = redirect.address() as { address: string; port: number };
+    redirectUrl = `http://${ra.address.includes(':') ? `[${ra.address}]` : ra.address}:${ra.port}`;
+  }
+  log.info({ url: address, redirect: redirectUrl }, 'drydock updater listening');
+  let closed = false;
+  return {
+    app,
+    context,
+    url: address,
+    redirect,
+    redirectUrl,
+    scheduler,
+    db,
+    box,
+    log,
+    async close() {
+      if (closed) return;
+      closed = true;
+      scheduler?.stop();
+      redirect?.closeAllConnections();
+      await new Promise<void>((r) => (redirect ? redirect.close(() => r()) : r()));
+      await app.close();
+      await box.close();
+      db.close();
+    },
+  };
+}

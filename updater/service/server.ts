@@ -1,0 +1,384 @@
+// The fastify application: HTTPS only, security headers, sign-in/session/CSRF checks on every API
+// route, errors mapped through core/errors.ts, the API routes, /metrics and the admin page.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { Server as HttpsServer } from 'node:https';
+import { join } from 'node:path';
+import compress from '@fastify/compress';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { asDrydockError, DrydockError, type ErrorCode } from '../../core/index.ts';
+import type { Actor, Box, Settings } from '../engine/api.ts';
+import type { Db } from './db.ts';
+import { EventHub } from './events.ts';
+import { LogRing } from './logger.ts';
+import { getUser } from './passwords.ts';
+import { registerAuthRoutes } from './routes-auth.ts';
+import { registerUpdateRoutes } from './routes-update.ts';
+import {
+  AccountThrottle,
+  type AccountThrottleLimits,
+  csrfMatches,
+  type Session,
+  SessionStore,
+} from './sessions.ts';
+import { StatusCache } from './status-cache.ts';
+import { certificatePaths, type Exec } from './tls.ts';
+
+export const SESSION_COOKIE = '__Host-drydock-session';
+
+export interface Limits {
+  uploadBytes: number;
+  sessionIdleMs: number;
+  sessionAbsoluteMs: number;
+  /** sign-in attempts per address (any account) per window */
+  loginPerAddress: { max: number; windowMs: number };
+  account: AccountThrottleLimits;
+  statusTtlMs: number;
+  heartbeatMs: number;
+  /** how long a long operation (download, apply, rollback) may take before the answer is 202 */
+  operationWaitMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  uploadBytes: 8 * 1024 ** 3,
+  sessionIdleMs: 30 * 60_000,
+  sessionAbsoluteMs: 12 * 3_600_000,
+  loginPerAddress: { max: 10, windowMs: 60_000 },
+  account: { maxFailures: 5, windowMs: 15 * 60_000, lockMs: 5 * 60_000 },
+  statusTtlMs: 1_000,
+  heartbeatMs: 15_000,
+  operationWaitMs: 500,
+};
+
+export interface ServiceDeps {
+  root: string;
+  box: Box;
+  db: Db;
+  tlsDir: string;
+  /** the built admin page (web/dist); null or missing: a short page says it is not built */
+  webDir: string | null;
+  logger: Logger;
+  ring?: LogRing;
+  now?: () => number;
+  limits?: Partial<Limits>;
+  exec?: Exec;
+  /** called after the settings changed (the scheduler re-reads them) */
+  onSettings?: (s: Settings) => void;
+}
+
+/** What route handlers share. */
+export interface Context {
+  deps: ServiceDeps;
+  limits: Limits;
+  now: () => number;
+  sessions: SessionStore;
+  throttle: AccountThrottle;
+  status: StatusCache;
+  events: EventHub;
+  ring: LogRing;
+  app: FastifyInstance;
+  /** Runs one long box operation at a time; a second one is refused with UPDATE_IN_PROGRESS (409). */
+  exclusive<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  /** Starts an exclusive operation; answers with its result if it ends quickly, else 202. */
+  operation<T>(what: string, reply: FastifyReply, wait: boolean, fn: () => Promise<T>): Promise<unknown>;
+  session(req: FastifyRequest): Session;
+  actor(req: FastifyRequest): Actor;
+  audit(
+    req: FastifyRequest,
+    action: string,
+    detail: string,
+    result: 'ok' | 'error',
+    user?: string,
+  ): Promise<void>;
+  setSessionCookie(reply: FastifyReply, id: string): void;
+  reloadCertificate(cert: string, key: string): void;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    drydockSession?: Session;
+  }
+  interface FastifyContextConfig {
+    /** 'session' (default for /api), 'none' (sign-in), 'metrics' (session or loopback) */
+    auth?: 'session' | 'none' | 'metrics';
+    /** route allowed while the password must be changed */
+    duringPasswordChange?: boolean;
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+const MUTATION = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export async function createService(deps: ServiceDeps): Promise<{ app: FastifyInstance; context: Context }> {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const now = deps.now ?? Date.now;
+  const paths = certificatePaths(deps.tlsDir);
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    https: {
+      cert: await readFile(paths.certPath),
+      key: await readFile(paths.keyPath),
+      minVersion: 'TLSv1.2',
+    },
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance;
+  // responses are what the box returns: the schemas document them, they do not filter them
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  const sessions = new SessionStore(
+    deps.db,
+    { idleMs: limits.sessionIdleMs, absoluteMs: limits.sessionAbsoluteMs },
+    now,
+  );
+  const throttle = new AccountThrottle(deps.db, limits.account, now);
+  const status = new StatusCache(deps.box, limits.statusTtlMs, now);
+  const events = new EventHub(deps.box, limits.heartbeatMs);
+  let busy: string | null = null;
+
+  const ctx: Context = {
+    deps,
+    limits,
+    now,
+    sessions,
+    throttle,
+    status,
+    events,
+    ring: deps.ring ?? new LogRing(),
+    app,
+    async exclusive(what, fn) {
+      if (busy)
+        throw new DrydockError(
+          'UPDATE_IN_PROGRESS',
+          `another operation (${busy}) is running; wait until it ends`,
+        );
+      busy = what;
+      try {
+        return await fn();
+      } finally {
+        busy = null;
+      }
+    },
+    async operation(what, reply, wait, fn) {
+      const run = ctx.exclusive(what, fn);
+      if (wait) return { operation: what, running: false, result: await run };
+      let settled = false;
+      const outcome = run.then(
+        (result) => {
+          settled = true;
+          return { ok: true as const, result };
+        },
+        (err: unknown) => {
+          settled = true;
+          return { ok: false as const, err };
+        },
+      );
+      const timer = new Promise<null>((r) => setTimeout(() => r(null), limits.operationWaitMs).unref());
+      const first = await Promise.race([outcome, timer]);
+      if (first) {
+        if (!first.ok) throw first.err;
+        return { operation: what, running: false, result: first.result };
+      }
+      // still running: its end is reported through events and history; a late failure is logged
+      void outcome.then((o) => {
+        if (!o.ok) app.log.warn({ err: asDrydockError(o.err).toJSON(), operation: what }, 'operation failed');
+      });
+      void settled;
+      reply.code(202);
+      return { operation: what, running: true };
+    },
+    session(req) {
+      if (!req.drydockSession) throw new DrydockError('UNAUTHENTICATED', 'sign in first');
+      return req.drydockSession;
+    },
+    actor(req) {
+      return { user: req.drydockSession?.username ?? 'anonymous', from: req.ip };
+    },
+    async audit(req, action, detail, result, user) {
+      try {
+        await deps.box.recordAudit(
+          { user: user ?? ctx.actor(req).user, from: req.ip },
+          action,
+          detail,
+          result,
+        );
+      } catch (err) {
+        app.log.error({ err: asDrydockError(err).toJSON(), action }, 'could not write the audit log');
+      }
+    },
+    setSessionCookie(reply, id) {
+      reply.setCookie(SESSION_COOKIE, id, {
+        httpOnly: true,
+        secure: true,
+        sameSite: 'strict',
+        path: '/',
+        maxAge: Math.floor(limits.sessionAbsoluteMs / 1000),
+      });
+    },
+    reloadCertificate(cert, key) {
+      (app.server as unknown as HttpsServer).setSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+    },
+  };
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'"],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+  await app.register(cookie);
+  await app.register(rateLimit, { global: false });
+  await app.register(compress, { encodings: ['gzip'], threshold: 1024 });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Drydock updater API',
+        version: '1',
+        description:
+          'The appliance update service. Sign in with POST /api/v1/login; send the csrfToken back in X-CSRF-Token on every mutation.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+          csrf: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token' },
+        },
+      },
+      security: [{ session: [], csrf: [] }],
+    },
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toDrydockError(err);
+    if (e.code === 'INTERNAL') req.log.error({ err }, 'internal error');
+    else if (e.httpStatus >= 500) req.log.warn({ err: e.toJSON() }, 'request failed');
+    const message = e.code === 'INTERNAL' ? 'internal error; the service log has the details' : e.message;
+    reply.code(e.httpStatus).send({ error: { code: e.code, message } });
+  });
+
+  // who may call what: decided before the body is read, so an anonymous upload is refused at once
+  app.addHook('onRequest', async (req) => {
+    const url = req.url;
+    const auth = req.routeOptions.config?.auth ?? (url.startsWith('/api/') ? 'session' : 'none');
+    if (auth === 'none') return;
+    const session = sessions.get(req.cookies?.[SESSION_COOKIE] ?? parseCookie(req.headers.cookie));
+    if (auth === 'metrics') {
+      if (LOOPBACK.has(req.socket.remoteAddress ?? '') || session) return;
+      throw new DrydockError('UNAUTHENTICATED', 'sign in or ask from the box itself (127.0.0.1)');
+    }
+    if (!session)
+      throw new DrydockError('UNAUTHENTICATED', 'sign in first (the session is missing or expired)');
+    req.drydockSession = session;
+    if (MUTATION.has(req.method) && !csrfMatches(session, req.headers['x-csrf-token']))
+      throw new DrydockError(
+        'CSRF_INVALID',
+        'the X-CSRF-Token header is missing or wrong; reload the page (GET /api/v1/session gives the token)',
+      );
+    if (!req.routeOptions.config?.duringPasswordChange && getUser(deps.db, session.username)?.mustChange)
+      throw new DrydockError('PASSWORD_CHANGE_REQUIRED', 'change the password first (POST /api/v1/password)');
+  });
+
+  await app.register(async (api) => {
+    await registerAuthRoutes(api, ctx);
+    await registerUpdateRoutes(api, ctx);
+  });
+
+  app.get('/api/v1/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+
+  await registerWeb(app, deps.webDir);
+
+  app.addHook('onClose', async () => {
+    status.close();
+    events.close();
+  });
+  return { app, context: ctx };
+}
+
+function parseCookie(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === SESSION_COOKIE) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'USAGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'USAGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'USAGE',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'USAGE',
+  FST_ERR_VALIDATION: 'USAGE',
+  FST_ERR_NOT_FOUND: 'NOT_FOUND',
+};
+
+function toDrydockError(err: unknown): DrydockError {
+  if (err instanceof DrydockError) return err;
+  const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
+  if (e?.validation) return new DrydockError('USAGE', `the request is not valid: ${e.message}`);
+  const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped) return new DrydockError(mapped, e.message ?? mapped);
+  if (e?.statusCode === 404) return new DrydockError('NOT_FOUND', e.message ?? 'not found');
+  if (e?.statusCode === 413)
+    return new DrydockError('PAYLOAD_TOO_LARGE', e.message ?? 'the request is too large');
+  if (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500)
+    return new DrydockError('USAGE', e.message ?? 'the request is not valid');
+  return asDrydockError(err);
+}
+
+const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Drydock</title>
+<p>The admin page is not built on this machine (run <code>npm run build:web</code>). The API answers under /api/v1.</p>`;
+
+async function registerWeb(app: FastifyInstance, webDir: string | null): Promise<void> {
+  const built = webDir !== null && existsSync(join(webDir, 'index.html'));
+  if (built) {
+    await app.register(fastifyStatic, {
+      root: webDir,
+      prefix: '/',
+      wildcard: true,
+      index: ['index.html'],
+      cacheControl: false,
+      setHeaders(res, path) {
+        // hashed assets never change; the page itself is always asked again
+        res.setHeader(
+          'cache-control',
+          path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+        );
+      },
+    });
+  }
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0] ?? '/';
+    const api = path.startsWith('/api/') || path === '/metrics';
+    if ((req.method === 'GET' || req.method === 'HEAD') && !api) {
+      // the page routes in the browser: unknown paths get index.html
+      if (built) return reply.header('cache-control', 'no-cache').sendFile('index.html');
+      return reply.type('text/html; charset=utf-8').send(NOT_BUILT);
+    }
+    throw new DrydockError('NOT_FOUND', `no such route: ${req.method} ${path}`);
+  });
+}
