@@ -27,6 +27,7 @@ export const ERROR_TABLE = {
   THRESHOLD_NOT_MET: { exit: 1, http: 422 },
   UNKNOWN_KEY: { exit: 1, http: 422 },
   ROOT_CHAIN_BROKEN: { exit: 1, http: 422 },
+  CHANNEL_CONFLICT: { exit: 1, http: 409 },
 
   // the bundle archive and its blobs
   BUNDLE_NOT_A_BUNDLE: { exit: 1, http: 415 },

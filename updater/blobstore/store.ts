@@ -34,9 +34,10 @@ export class BlobStore {
     this.tmpDir = join(dir, 'tmp');
   }
 
-  /** Creates the folders and clears temp files left by a crash. */
+  /** Creates the folders and clears temp files left by a crash (partial downloads are kept: they resume). */
   async open(): Promise<this> {
     await mkdir(join(this.dir, 'sha256'), { recursive: true });
+    await mkdir(join(this.dir, 'partial'), { recursive: true });
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
     return this;
@@ -161,6 +162,37 @@ export class BlobStore {
       await unlink(tmp).catch(() => {});
     };
     return w;
+  }
+
+  /**
+   * Where a resumable download of this blob accumulates (appended to across crashes and restarts).
+   * It is not a blob until commitPartial has verified it.
+   */
+  partialPath(digest: string): string {
+    return join(this.dir, 'partial', hexOf(digest));
+  }
+
+  /** Verifies a completed partial file (size, then digest) and moves it into place; removes it if wrong. */
+  async commitPartial(digest: string, size: number): Promise<void> {
+    const p = this.partialPath(digest);
+    const s = await stat(p);
+    const drop = async (e: DrydockError) => {
+      await unlink(p).catch(() => {});
+      throw e;
+    };
+    if (s.size !== size)
+      return drop(new DrydockError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${s.size} bytes, ${size} declared`));
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(p, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    const got = `sha256:${hash.digest('hex')}`;
+    if (got !== digest) return drop(new DrydockError('BLOB_DIGEST_MISMATCH', `blob ${digest} hashes to ${got}`));
+    const fh = await open(p, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(p, this.path(digest));
   }
 
   /** Copies a blob in from a stream; resolves when it is stored and verified. */
