@@ -17,6 +17,8 @@ export interface Live {
   current: ProgressStep | null;
   /** the furthest update step reached in this operation (to mark a failed step after the fact) */
   reached: number;
+  /** what the current (or last) operation is: an update (which may roll back by itself) or an admin's rollback */
+  operation: 'update' | 'rollback' | null;
   logs: { level: string; message: string; at: string }[];
   connected: boolean;
   /** true once anything came from the service (status or events) */
@@ -73,6 +75,7 @@ export function initialLive(): Live {
     steps: {},
     current: null,
     reached: -1,
+    operation: null,
     logs: [],
     connected: false,
     known: false,
@@ -96,6 +99,11 @@ export function fromStatus(live: Live, status: BoxStatus): Live {
     next.current = status.progress.step;
   }
   const sameTarget = live.target?.version === status.target?.version;
+  if (!live.operation || !sameTarget) {
+    // after a reload: the history says whether the last operation was an admin's rollback
+    const h = status.history[0];
+    next.operation = status.state === 'idle' ? null : h?.kind === 'rollback' ? 'rollback' : 'update';
+  }
   next.reached = Math.max(sameTarget ? live.reached : -1, stepIndexOf(next.state, next.current));
   return next;
 }
@@ -109,8 +117,10 @@ export function applyEvent(live: Live, ev: UpdateEvent): Live {
     const steps = newOperation ? {} : live.steps;
     const current = newOperation ? null : live.current;
     const reached = newOperation ? -1 : live.reached;
+    const operation = newOperation ? (ev.state === 'rolling-back' ? 'rollback' : 'update') : live.operation;
     return {
       ...live,
+      operation,
       state: ev.state,
       target: ev.target,
       reason: ev.reason ?? (newOperation || ev.state === 'committed' ? null : live.reason),

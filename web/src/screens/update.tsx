@@ -144,11 +144,7 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
       >
         <h2 id="su-progress">{progressTitle(ctx, pending)}</h2>
         <div aria-live="polite">
-          {isRollbackView(live, latest, pending) ? (
-            <RollbackSteps live={live} />
-          ) : (
-            <UpdateSteps live={live} />
-          )}
+          {isRollbackView(live, pending) ? <RollbackSteps live={live} /> : <UpdateSteps live={live} />}
           <Outcome ctx={ctx} latest={latest} />
         </div>
         {live.state === 'staged' && (
@@ -362,21 +358,9 @@ function showProgress(state: string, pending: string | null): boolean {
   );
 }
 
-function isRollbackView(
-  live: AppContext['live'],
-  latest: HistoryEntry | null,
-  pending: string | null,
-): boolean {
+function isRollbackView(live: AppContext['live'], pending: string | null): boolean {
   if (pending === 'rollback') return true;
-  if (
-    live.state !== 'rolling-back' &&
-    live.state !== 'rolled-back' &&
-    live.state !== 'committed' &&
-    live.state !== 'failed'
-  )
-    return false;
-  // an admin's rollback is a history entry of kind "rollback"; an automatic one is part of an update
-  return latest?.kind === 'rollback' && live.reached < 0;
+  return live.operation === 'rollback' && live.state !== 'staged' && live.state !== 'downloading';
 }
 
 function progressTitle(ctx: AppContext, pending: string | null): string {
@@ -391,11 +375,11 @@ function progressTitle(ctx: AppContext, pending: string | null): string {
     case 'staged':
       return `${v} is downloaded and verified`;
     case 'committed':
-      return ctx.status?.history[0]?.kind === 'rollback' ? `Rolled back to ${v}` : `Updated to ${v}`;
+      return `Updated to ${v}`;
     case 'rolling-back':
-      return 'Rolling back';
+      return live.operation === 'rollback' ? `Rolling back to ${v}` : `Rolling back from ${v}`;
     case 'rolled-back':
-      return `${v} was rolled back`;
+      return live.operation === 'rollback' ? `Rolled back to ${v}` : `${v} was rolled back`;
     case 'failed':
       return v ? `The update to ${v} failed` : 'The last operation failed';
     default:
@@ -409,9 +393,13 @@ function Outcome(props: { ctx: AppContext; latest: HistoryEntry | null }) {
   if (live.state === 'committed')
     return (
       <p class="ok" data-testid="outcome" data-outcome="committed">
-        {h?.kind === 'rollback'
-          ? `The appliance runs ${status?.running?.version ?? live.target?.version} again and it is healthy.`
-          : `${live.target?.version} is installed and healthy.`}
+        {live.target?.version} is installed and healthy.
+      </p>
+    );
+  if (live.state === 'rolled-back' && live.operation === 'rollback')
+    return (
+      <p class="ok" data-testid="outcome" data-outcome="rolled-back">
+        The appliance runs {status?.running?.version ?? live.target?.version} again and it is healthy.
       </p>
     );
   if (live.state === 'rolled-back')
