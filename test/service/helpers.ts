@@ -249,7 +249,6 @@ export function call(
       path,
       headers,
       ca: h.ca,
-      servername: 'localhost',
     };
     const req = httpsRequest(o, (res) => {
       const chunks: Buffer[] = [];

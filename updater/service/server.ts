@@ -131,6 +131,10 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     disableRequestLogging: true,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // refuse unknown fields instead of silently dropping them: bad input gets a clear error
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+    },
   }) as unknown as FastifyInstance;
   // responses are what the box returns: the schemas document them, they do not filter them
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
