@@ -36,6 +36,8 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
   const env = deps.env ?? process.env;
+  // Node 20 is what Drydock supports; the SDK's notice about its future Node 22 floor is noise here
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const clients = () => deps.clients ?? defaultAwsClients();
   const cfnFor = (region: string) => deps.cloudformation?.(region) ?? new CloudFormationClient({ region });
   const regionOf = (flag: string | undefined): string => {

@@ -57,10 +57,20 @@ export async function loadJournal(path: string): Promise<Journal | null> {
   return data;
 }
 
-export async function saveJournal(path: string, journal: Journal): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(journal)}\n`, { mode: 0o600 });
-  await rename(tmp, path);
+// saves of one journal run one after the other, so a slower, older save never lands last
+const chains = new Map<string, Promise<void>>();
+
+export function saveJournal(path: string, journal: Journal): Promise<void> {
+  const run = async () => {
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(journal)}\n`, { mode: 0o600 });
+    await rename(tmp, path);
+  };
+  const next = (chains.get(path) ?? Promise.resolve()).then(run, run);
+  chains.set(path, next);
+  return next.finally(() => {
+    if (chains.get(path) === next) chains.delete(path);
+  });
 }
 
 /** Does the journal describe this very disk (same size and modification time)? */

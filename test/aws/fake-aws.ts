@@ -227,7 +227,7 @@ export class FakeAws {
       );
       if (!root) throw ec2Error('InvalidBlockDeviceMapping', 'no mapping for the root device');
       const snap = r.snapshots.get(root.Ebs?.SnapshotId);
-      if (!snap || snap.state !== 'completed')
+      if (snap?.state !== 'completed')
         throw ec2Error(
           'InvalidSnapshot.NotFound',
           `snapshot ${root.Ebs?.SnapshotId} is not a completed snapshot`,
@@ -288,7 +288,7 @@ export class FakeAws {
       );
       if (existing) return { ImageId: existing.id };
       const src = this.regions.get(input.SourceRegion)?.images.get(input.SourceImageId);
-      if (!src || src.state !== 'available')
+      if (src?.state !== 'available')
         throw ec2Error(
           'InvalidAMIID.Unavailable',
           `${input.SourceImageId} is not available in ${input.SourceRegion}`,
