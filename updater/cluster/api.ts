@@ -3,8 +3,8 @@
 // `k3s kubectl get -o json`. The stand-in simulates a cluster under the box root for tests and
 // the local demo; it is documented as a simulation. The engine never knows which one it has.
 import type { BlobStore } from '../blobstore/index.ts';
-import type { ImageRef, Probe, Workload } from '../release/index.ts';
 import type { WorkloadHealth } from '../engine/api.ts';
+import type { ImageRef, Probe, Workload } from '../release/index.ts';
 
 export interface ReleaseId {
   name: string;
@@ -36,7 +36,11 @@ export interface ClusterDriver {
    * removed, and objects that were in `previous` but not in `next` deleted explicitly (k3s leaves
    * them when a file goes).
    */
-  applyManifests(release: ReleaseId, next: RenderedManifest[], previous: RenderedManifest[] | null): Promise<void>;
+  applyManifests(
+    release: ReleaseId,
+    next: RenderedManifest[],
+    previous: RenderedManifest[] | null,
+  ): Promise<void>;
   /** Readiness of each workload: rolled out at its newest generation and ready. */
   workloads(workloads: Workload[]): Promise<WorkloadHealth[]>;
   /** One HTTP probe of a release, as reachable from the box. */
@@ -49,4 +53,9 @@ export interface ClusterDriver {
   restore(dir: string, volumes: { namespace: string; claim: string }[]): Promise<void>;
   /** Installs a k3s binary shipped by a release (real driver only; the stand-in records the version). */
   installK3s(binaryPath: string, version: string): Promise<void>;
+  /**
+   * Stand-in only (optional): stops the simulated node's containers, e.g. when a test is done with
+   * its box; the desired state stays and the next call starts them again. k3s has no such thing.
+   */
+  shutdown?(): Promise<void>;
 }

@@ -1,1 +1,41 @@
+// The cluster drivers behind the ClusterDriver contract (api.ts): the real k3s driver and the
+// stand-in (a simulated single node for tests and the local demo).
+import type { ClusterDriver } from './api.ts';
+import type { ExecFn } from './exec.ts';
+import { createStandinDriver, type StandinDriver } from './standin/index.ts';
+
 export type * from './api.ts';
+export { atomicWrite } from './atomic.ts';
+export { defaultExec, type ExecFn, type ExecResult } from './exec.ts';
+export {
+  droppedObjects,
+  FILE_PREFIX,
+  MANIFESTS_DIR,
+  parseObjects,
+  readManifestFiles,
+  writeManifestFiles,
+} from './manifests.ts';
+export { readImageConfig, writeOciArchive, writeOciLayoutDir } from './oci-layout.ts';
+export { hasFailed, type KubeList, type KubeObject, podProblem, workloadHealth } from './readiness.ts';
+export {
+  createStandinDriver,
+  OBSERVE_MS,
+  STANDIN_DIR,
+  type StandinDriver,
+  stopStandin,
+} from './standin/index.ts';
+
+export interface ClusterOptions {
+  /** the box root: every on-box path lives under it */
+  root: string;
+  exec?: ExecFn;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+export function createClusterDriver(kind: 'standin', opts: ClusterOptions): StandinDriver;
+export function createClusterDriver(kind: 'k3s' | 'standin', opts: ClusterOptions): ClusterDriver;
+export function createClusterDriver(kind: 'k3s' | 'standin', opts: ClusterOptions): ClusterDriver {
+  if (kind === 'standin') return createStandinDriver(opts);
+  throw new Error('k3s driver not built yet');
+}

@@ -1,0 +1,398 @@
+// The stand-in cluster: a SIMULATED single-node k3s for tests and the local demo, kept under
+// <root>/var/lib/drydock/standin/. What is real: the manifests folder it writes (same code as the
+// k3s driver), the images (unpacked by umoci from the blob store), the containers (their real
+// commands run from those rootfs, each in its own network namespace), the readiness probes and the
+// HTTP probes (busybox wget inside the pod's network namespace), and the readiness rules (readiness.ts
+// on documents shaped like the API server's). What is simulated: the API server and controllers
+// (controller.ts), Services (a NodePort probe is routed to a ready pod of the Service), and
+// isolation (namespaces + chroot, no cgroups or seccomp).
+import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DrydockError } from '../../../core/index.ts';
+import type { BlobStore } from '../../blobstore/index.ts';
+import type { ImageRef, Probe, Workload } from '../../release/index.ts';
+import type { ClusterDriver, ReleaseId, RenderedManifest } from '../api.ts';
+import { defaultExec, type ExecFn } from '../exec.ts';
+import { droppedObjects, keyOf, parseObjects, refOf, writeManifestFiles } from '../manifests.ts';
+import { readImageConfig, tagOf, writeOciLayoutDir } from '../oci-layout.ts';
+import { workloadHealth } from '../readiness.ts';
+import {
+  type Ctx,
+  httpInNetns,
+  newUid,
+  podReady,
+  reconcile,
+  resolvePort,
+  statusDocuments,
+  stopAll,
+  volumeDir,
+} from './controller.ts';
+import {
+  loadState,
+  type StandinState,
+  type StoredObject,
+  saveState,
+  standinDir,
+  withStateLock,
+} from './state.ts';
+
+export { OBSERVE_MS } from './controller.ts';
+export { STANDIN_DIR } from './state.ts';
+
+export interface StandinOptions {
+  root: string;
+  exec?: ExecFn;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+export interface StandinDriver extends ClusterDriver {
+  readonly kind: 'standin';
+  /** Stops every container of this box (the simulated node powers off); the desired state stays. */
+  shutdown(): Promise<void>;
+  /** The cluster as `kubectl get deploy,sts,ds,job,rs,pods -o json` would list it (for debugging and tests). */
+  kubectlGet(): Promise<{ apiVersion: 'v1'; kind: 'List'; items: unknown[] }>;
+}
+
+const ok = (message: string) => ({ ok: true, message });
+const fail = (message: string) => ({ ok: false, message });
+
+export function createStandinDriver(opts: StandinOptions): StandinDriver {
+  const root = opts.root;
+  const exec = opts.exec ?? defaultExec;
+  const now = opts.now ?? Date.now;
+  const doFetch = opts.fetch ?? fetch;
+  const dir = standinDir(root);
+
+  /** Loads the state, runs fn (which may change it), reconciles, saves. */
+  const withCluster = <T>(fn: (ctx: Ctx) => Promise<T>, opt: { reconcile?: boolean } = {}) =>
+    withStateLock(root, async () => {
+      const ctx: Ctx = { root, state: await loadState(root), exec, now };
+      try {
+        const r = await fn(ctx);
+        if (opt.reconcile !== false) await reconcile(ctx);
+        return r;
+      } finally {
+        await saveState(root, ctx.state);
+      }
+    });
+
+  /** Reconciles, then lets fn read the cluster as it is now. */
+  const observe = <T>(fn: (ctx: Ctx) => Promise<T> | T) =>
+    withStateLock(root, async () => {
+      const ctx: Ctx = { root, state: await loadState(root), exec, now };
+      try {
+        await reconcile(ctx);
+        return await fn(ctx);
+      } finally {
+        await saveState(root, ctx.state);
+      }
+    });
+
+  function upsert(s: StandinState, o: ReturnType<typeof parseObjects>[number]): StoredObject {
+    const ref = refOf(o);
+    const key = keyOf(ref);
+    const prev = s.objects[key];
+    const { status: _ignored, ...spec } = o as Record<string, unknown>;
+    const next = spec as typeof o;
+    if (prev && JSON.stringify(prev.object) === JSON.stringify(next)) return prev;
+    const stored: StoredObject = prev
+      ? { ...prev, object: next, generation: prev.generation + 1 }
+      : { ref, object: next, uid: newUid(s), generation: 1, createdAt: new Date(now()).toISOString() };
+    s.objects[key] = stored;
+    return stored;
+  }
+
+  async function remove(ctx: Ctx, key: string): Promise<void> {
+    const o = ctx.state.objects[key];
+    if (!o) return;
+    if (o.ref.kind === 'PersistentVolumeClaim') {
+      // local-path's reclaim policy is Delete: the volume folder goes with its claim
+      const vd = volumeDir(root, ctx.state, o.ref.namespace ?? 'default', o.ref.name);
+      if (vd) await rm(vd, { recursive: true, force: true });
+    }
+    delete ctx.state.objects[key];
+    if (o.ref.kind === 'Deployment') delete ctx.state.replicaSets[`${o.ref.namespace}/${o.ref.name}`];
+    if (o.ref.kind === 'Namespace')
+      for (const [k, x] of Object.entries(ctx.state.objects))
+        if (x.ref.namespace === o.ref.name) await remove(ctx, k);
+  }
+
+  async function ensureVolumes(ctx: Ctx): Promise<void> {
+    for (const o of Object.values(ctx.state.objects))
+      if (o.ref.kind === 'PersistentVolumeClaim') {
+        const vd = volumeDir(root, ctx.state, o.ref.namespace ?? 'default', o.ref.name);
+        if (vd) await mkdir(vd, { recursive: true, mode: 0o777 });
+      }
+  }
+
+  const driver: StandinDriver = {
+    kind: 'standin',
+
+    async ping() {
+      const s = await withStateLock(root, () => loadState(root));
+      return {
+        ok: true,
+        message: `stand-in cluster (simulated single node under ${dir})`,
+        k3sVersion: s.k3sVersion,
+      };
+    },
+
+    async importImages(
+      images: ImageRef[],
+      store: BlobStore,
+      onProgress?: (done: number, total: number) => void,
+    ) {
+      let imported = 0;
+      let skipped = 0;
+      let done = 0;
+      onProgress?.(0, images.length);
+      for (const img of images) {
+        const known = await withStateLock(root, async () => (await loadState(root)).images[img.ref]);
+        const hex = img.manifest.digest.slice(7);
+        const rootfsRel = join('images', hex, 'rootfs');
+        if (known?.manifest === img.manifest.digest && (await stat(join(dir, rootfsRel)).catch(() => null))) {
+          skipped++;
+        } else {
+          const config = await readImageConfig(img, store);
+          if (!(await stat(join(dir, rootfsRel)).catch(() => null))) {
+            // umoci (Debian) unpacks the layers, whiteouts included, and never writes outside the rootfs
+            const work = join(dir, 'images', `${hex}.tmp-${process.pid}`);
+            await rm(work, { recursive: true, force: true });
+            await writeOciLayoutDir([img], store, join(work, 'layout'));
+            const r = await exec(
+              'umoci',
+              ['raw', 'unpack', '--image', `${join(work, 'layout')}:${tagOf(img.ref)}`, join(work, 'rootfs')],
+              {
+                timeoutMs: 300_000,
+              },
+            );
+            if (r.code !== 0) {
+              await rm(work, { recursive: true, force: true });
+              throw new DrydockError(
+                'IMAGE_INVALID',
+                `image ${img.ref} could not be unpacked: ${r.stderr.trim().split('\n').pop()}`,
+              );
+            }
+            await rm(join(work, 'layout'), { recursive: true, force: true });
+            await mkdir(join(dir, 'images', hex), { recursive: true });
+            await rename(join(work, 'rootfs'), join(dir, rootfsRel));
+            await rm(work, { recursive: true, force: true });
+          }
+          await withStateLock(root, async () => {
+            const s = await loadState(root);
+            s.images[img.ref] = {
+              ref: img.ref,
+              manifest: img.manifest.digest,
+              rootfs: rootfsRel,
+              config,
+              importedAt: new Date(now()).toISOString(),
+            };
+            await saveState(root, s);
+          });
+          imported++;
+        }
+        onProgress?.(++done, images.length);
+      }
+      return { imported, skipped };
+    },
+
+    async applyManifests(release: ReleaseId, next: RenderedManifest[], previous: RenderedManifest[] | null) {
+      const objects = next.flatMap(parseObjects); // throws on a broken manifest before anything changes
+      const dropped = droppedObjects(next, previous);
+      await writeManifestFiles(root, next);
+      await withCluster(async (ctx) => {
+        // what k3s's deploy controller does with the folder, then our explicit deletes
+        for (const o of objects) upsert(ctx.state, o);
+        for (const r of dropped) await remove(ctx, keyOf(r));
+        await ensureVolumes(ctx);
+        await writeFile(join(dir, 'release.json'), JSON.stringify(release));
+      });
+    },
+
+    async workloads(list: Workload[]) {
+      return observe((ctx) => workloadHealth(statusDocuments(ctx.state), list));
+    },
+
+    async probe(p: Probe) {
+      const url = new URL(p.url);
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      const local = ['127.0.0.1', 'localhost', '0.0.0.0', '[::1]'].includes(url.hostname);
+      const expectStatus = p.expectStatus ?? 200;
+      const judge = (status: number, body: string, via: string) => {
+        if (status !== expectStatus)
+          return fail(`${p.name}: HTTP ${status} from ${via}, expected ${expectStatus}`);
+        if (p.expectBody !== undefined && !body.includes(p.expectBody))
+          return fail(
+            `${p.name}: HTTP ${status} from ${via}, but the page does not contain "${p.expectBody}"`,
+          );
+        return ok(`${p.name}: HTTP ${status} from ${via}`);
+      };
+      const findService = (st: StandinState) =>
+        Object.values(st.objects).find(
+          (o) =>
+            o.ref.kind === 'Service' &&
+            ((o.object.spec as { ports?: { nodePort?: number }[] } | undefined)?.ports ?? []).some(
+              (x) => x.nodePort === port,
+            ),
+        );
+      const known = local
+        ? await withStateLock(root, async () => findService(await loadState(root)))
+        : undefined;
+      if (!known) {
+        // not a NodePort of this cluster: something on the host, fetched for real
+        try {
+          const res = await doFetch(p.url, { signal: AbortSignal.timeout((p.timeoutSeconds ?? 5) * 1000) });
+          return judge(res.status, await res.text(), p.url);
+        } catch (err) {
+          return fail(`${p.name}: ${p.url} unreachable (${(err as Error).message})`);
+        }
+      }
+      return observe(async (ctx) => {
+        const svc = findService(ctx.state);
+        if (!svc) return fail(`${p.name}: nothing listens on NodePort ${port}`);
+        const spec = svc.object.spec as {
+          selector?: Record<string, string>;
+          ports: { nodePort?: number; targetPort?: number | string; port?: number }[];
+        };
+        const sp = spec.ports.find((x) => x.nodePort === port)!;
+        const selector = Object.entries(spec.selector ?? {});
+        const name = `service ${svc.ref.namespace}/${svc.ref.name}`;
+        // kube-proxy sends NodePort traffic only to ready endpoints of the Service
+        const endpoints = Object.values(ctx.state.pods).filter(
+          (pod) =>
+            pod.namespace === svc.ref.namespace &&
+            selector.length > 0 &&
+            selector.every(([k, v]) => pod.labels[k] === v) &&
+            podReady(pod),
+        );
+        if (endpoints.length === 0)
+          return fail(`${p.name}: no ready endpoint behind NodePort ${port} (${name})`);
+        const pod = endpoints[0]!;
+        for (const c of (pod.spec.containers as Record<string, unknown>[]) ?? []) {
+          const target = resolvePort(c, sp.targetPort ?? sp.port);
+          const run = pod.containers.find((x) => x.name === c.name)?.run;
+          if (target === null || !run) continue;
+          const r = await httpInNetns(
+            ctx,
+            run.pid,
+            target,
+            `${url.pathname}${url.search}`,
+            p.timeoutSeconds ?? 5,
+          );
+          if (r.status === 0) return fail(`${p.name}: ${name} pod ${pod.name}: ${r.error}`);
+          return judge(r.status, r.body, `${name} (pod ${pod.name})`);
+        }
+        return fail(`${p.name}: ${name} target port ${String(sp.targetPort)} not found in pod ${pod.name}`);
+      });
+    },
+
+    async runJob(job: RenderedManifest, timeoutSeconds: number) {
+      const objects = parseObjects(job);
+      const j = objects.find((o) => o.kind === 'Job');
+      if (!j || objects.length !== 1)
+        throw new DrydockError('BUNDLE_RELEASE_INVALID', `hook ${job.name} must hold exactly one Job`);
+      const key = keyOf(refOf(j));
+      await withCluster(async (ctx) => {
+        await remove(ctx, key); // a hook of the same name from an earlier run
+        await reconcile(ctx);
+        upsert(ctx.state, j);
+      });
+      const deadline = now() + timeoutSeconds * 1000;
+      for (;;) {
+        const st = await withCluster(async (ctx) => ctx.state.objects[key]?.job ?? null);
+        if (st?.done === 'Complete') {
+          await withCluster(async (ctx) => remove(ctx, key));
+          return ok(`job ${j.metadata.name} complete`);
+        }
+        if (st?.done === 'Failed') {
+          await withCluster(async (ctx) => remove(ctx, key));
+          return fail(
+            `job ${j.metadata.name} failed: ${st.reason ?? 'Failed'} (${st.message ?? 'no detail'})`,
+          );
+        }
+        if (now() > deadline) {
+          await withCluster(async (ctx) => remove(ctx, key));
+          return fail(`job ${j.metadata.name} did not finish within ${timeoutSeconds} s`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+
+    async snapshot(to: string, volumes: { namespace: string; claim: string }[]) {
+      await withCluster(
+        async (ctx) => {
+          await mkdir(join(to, 'volumes'), { recursive: true });
+          const { objects, replicaSets, serial, k3sVersion } = ctx.state;
+          await writeFile(
+            join(to, 'standin-datastore.json'),
+            JSON.stringify({ objects, replicaSets, serial, k3sVersion }),
+          );
+          for (const v of volumes) {
+            const vd = volumeDir(root, ctx.state, v.namespace, v.claim);
+            if (!vd)
+              throw new DrydockError('NOT_FOUND', `volume claim ${v.namespace}/${v.claim} does not exist`);
+            await cp(vd, join(to, 'volumes', `${v.namespace}_${v.claim}`), {
+              recursive: true,
+              preserveTimestamps: true,
+            });
+          }
+        },
+        { reconcile: false },
+      );
+    },
+
+    async restore(from: string, volumes: { namespace: string; claim: string }[]) {
+      const text = await readFile(join(from, 'standin-datastore.json'), 'utf8').catch(() => {
+        throw new DrydockError('NOT_FOUND', `no stand-in snapshot in ${from}`);
+      });
+      const snap = JSON.parse(text) as Pick<
+        StandinState,
+        'objects' | 'replicaSets' | 'serial' | 'k3sVersion'
+      >;
+      await withCluster(async (ctx) => {
+        // like restoring k3s's datastore: the API objects go back, containers start afresh
+        await stopAll(ctx);
+        ctx.state.objects = snap.objects;
+        ctx.state.replicaSets = snap.replicaSets;
+        ctx.state.serial = Math.max(ctx.state.serial, snap.serial);
+        ctx.state.k3sVersion = snap.k3sVersion;
+        for (const v of volumes) {
+          const vd = volumeDir(root, ctx.state, v.namespace, v.claim);
+          const saved = join(from, 'volumes', `${v.namespace}_${v.claim}`);
+          if (!vd || !(await stat(saved).catch(() => null))) continue;
+          await rm(vd, { recursive: true, force: true });
+          await cp(saved, vd, { recursive: true, preserveTimestamps: true });
+        }
+        await ensureVolumes(ctx);
+      });
+    },
+
+    async installK3s(binaryPath: string, version: string) {
+      if (!(await stat(binaryPath).catch(() => null)))
+        throw new DrydockError('BLOB_MISSING', `k3s binary ${binaryPath} not found`);
+      await withCluster(
+        async (ctx) => {
+          ctx.state.k3sVersion = version;
+        },
+        { reconcile: false },
+      );
+    },
+
+    async shutdown() {
+      await withCluster(async (ctx) => stopAll(ctx), { reconcile: false });
+    },
+
+    async kubectlGet() {
+      const items = await observe((ctx) => statusDocuments(ctx.state));
+      return { apiVersion: 'v1' as const, kind: 'List' as const, items };
+    },
+  };
+  return driver;
+}
+
+/** Stops every stand-in container of a box root (test cleanup; safe when there is none). */
+export async function stopStandin(root: string): Promise<void> {
+  if (!(await stat(standinDir(root)).catch(() => null))) return;
+  await createStandinDriver({ root }).shutdown();
+}

@@ -1,0 +1,181 @@
+// The stand-in's container runtime: it really runs a container's command from the image's unpacked
+// rootfs, in its own network namespace (so every pod may listen on its port, and parallel boxes never
+// collide), chrooted, as root inside (mapped root through a user namespace when we are not root).
+// A small supervisor shell (host /bin/sh) records the container's pid and exit code in files, so a
+// restarted engine finds its containers, and kills the container when the box's stand-in folder
+// disappears, so a test that forgets to stop its box still leaves no process behind.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface Mount {
+  hostPath: string;
+  containerPath: string;
+}
+
+export interface ContainerSpec {
+  /** folder for pid, exit and log files of this container instance */
+  dir: string;
+  rootfs: string;
+  argv: string[];
+  env: string[];
+  workingDir: string;
+  mounts: Mount[];
+  /** the container is killed when this path no longer exists */
+  marker: string;
+}
+
+export interface RunningContainer {
+  pid: number;
+  /** /proc/<pid>/stat start time, to tell our process from a later one with the same pid */
+  startTicks: number;
+  startedAt: number;
+}
+
+export type ContainerState =
+  | { state: 'running'; since: number }
+  | { state: 'exited'; exitCode: number | null; at: number }
+  | { state: 'unknown' };
+
+const BUSYBOX = '/bin/busybox';
+const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+const SUPERVISOR = `marker="$1"; dir="$2"; shift 2
+"$@" >>"$dir/log" 2>&1 </dev/null &
+child=$!
+echo "$child" >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
+( while kill -0 "$child" 2>/dev/null; do
+    if [ ! -e "$marker" ]; then kill -9 "$child" 2>/dev/null; exit 0; fi
+    sleep 1
+  done ) </dev/null >/dev/null 2>&1 &
+wait "$child"
+code=$?
+echo "$code" >"$dir/exit.tmp" && mv "$dir/exit.tmp" "$dir/exit"
+`;
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** The pod sandbox: loopback up, bind mounts, then chroot + chdir + exec with only the container's env. */
+function sandboxScript(c: ContainerSpec): string {
+  const lines = [`${BUSYBOX} ip link set lo up || exit 125`];
+  for (const dev of ['null', 'zero', 'random', 'urandom']) {
+    const to = `${c.rootfs}/dev/${dev}`;
+    lines.push(
+      `mkdir -p ${q(`${c.rootfs}/dev`)} && { [ -e ${q(to)} ] || : > ${q(to)}; } && mount --bind /dev/${dev} ${q(to)} || exit 125`,
+    );
+  }
+  for (const m of c.mounts) {
+    const to = `${c.rootfs}/${m.containerPath.replace(/^\/+/, '')}`;
+    lines.push(`mkdir -p ${q(to)} && mount --bind ${q(m.hostPath)} ${q(to)} || exit 125`);
+  }
+  const exec = [
+    '/usr/bin/env',
+    '-i',
+    ...c.env,
+    '/usr/bin/unshare',
+    `--root=${c.rootfs}`,
+    `--wd=${c.workingDir || '/'}`,
+    '--',
+    ...c.argv,
+  ];
+  lines.push(`exec ${exec.map(q).join(' ')}`);
+  return lines.join('\n');
+}
+
+export async function procStartTicks(pid: number): Promise<number | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // the command name may hold spaces and parentheses: fields start after the last ")"
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[19]);
+  } catch {
+    return null;
+  }
+}
+
+/** Starts the container; resolves once its pid is known (a few milliseconds). */
+export async function startContainer(c: ContainerSpec): Promise<RunningContainer> {
+  await rm(c.dir, { recursive: true, force: true });
+  await mkdir(c.dir, { recursive: true });
+  const ns = ['--net', '--mount', '--propagation', 'private'];
+  if (!isRoot()) ns.unshift('--user', '--map-root-user');
+  const cmd = ['/usr/bin/unshare', ...ns, '--', BUSYBOX, 'sh', '-c', sandboxScript(c)];
+  const log = openSync(join(c.dir, 'supervisor.log'), 'a');
+  try {
+    const child = spawn('/bin/sh', ['-c', SUPERVISOR, 'supervisor', c.marker, c.dir, ...cmd], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  const startedAt = Date.now();
+  for (let i = 0; i < 500; i++) {
+    const pid = Number.parseInt(await readFile(join(c.dir, 'pid'), 'utf8').catch(() => ''), 10);
+    if (pid > 0) {
+      const startTicks = (await procStartTicks(pid)) ?? -1;
+      return { pid, startTicks, startedAt };
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`container supervisor in ${c.dir} wrote no pid within 2.5 s`);
+}
+
+async function alive(r: RunningContainer): Promise<boolean> {
+  const ticks = await procStartTicks(r.pid);
+  if (ticks === null) return false;
+  // a zombie has exited; its parent (the supervisor) is about to record the code
+  const stat = await readFile(`/proc/${r.pid}/stat`, 'utf8').catch(() => '');
+  if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+  return r.startTicks < 0 || ticks === r.startTicks;
+}
+
+/** Running, or exited with its code (null when it vanished without the supervisor recording one). */
+export async function inspectContainer(dir: string, r: RunningContainer): Promise<ContainerState> {
+  if (await alive(r)) return { state: 'running', since: r.startedAt };
+  // the supervisor writes the code right after the process ends; give it a moment
+  for (let i = 0; i < 40; i++) {
+    const code = await readFile(join(dir, 'exit'), 'utf8').catch(() => null);
+    if (code !== null) return { state: 'exited', exitCode: Number.parseInt(code, 10), at: Date.now() };
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  return { state: 'exited', exitCode: null, at: Date.now() };
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export async function stopContainer(r: RunningContainer, graceMs = 1000): Promise<void> {
+  if (!(await alive(r))) return;
+  try {
+    process.kill(r.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const until = Date.now() + graceMs;
+  while (Date.now() < until) {
+    if (!(await alive(r))) return;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  try {
+    process.kill(r.pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+  for (let i = 0; i < 100 && (await alive(r)); i++) await new Promise((res) => setTimeout(res, 10));
+}
+
+/** The last lines a container wrote (stdout and stderr), for messages. */
+export async function containerLog(dir: string, maxBytes = 2000): Promise<string> {
+  const text = await readFile(join(dir, 'log'), 'utf8').catch(() => '');
+  return text.slice(-maxBytes);
+}
+
+/** argv run inside the network namespace of a running container (for probes). */
+export function inNetns(pid: number, argv: string[]): string[] {
+  const ns = isRoot() ? ['-n'] : ['-U', '-n', '--preserve-credentials'];
+  return ['/usr/bin/nsenter', '-t', String(pid), ...ns, '--', ...argv];
+}
