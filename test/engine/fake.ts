@@ -139,3 +139,8 @@ export const fakeReadBundle: ReadBundle = async (path, opts) => {
     }
   return { release, roots: [] };
 };
+
+export const fakeReadBundleHead = async (path: string) => {
+  const { release } = await fakeReadBundle(path, { trustedRoot: null, blobs: null });
+  return { release };
+};

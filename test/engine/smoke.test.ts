@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { initBox, openBox } from '../../updater/engine/index.ts';
-import { FakeDriver, fakeBundle, fakeReadBundle } from './fake.ts';
+import { FakeDriver, fakeBundle, fakeReadBundle, fakeReadBundleHead } from './fake.ts';
 
 test('init, update, automatic rollback, explicit rollback (in-test driver)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'eng-'));
@@ -16,6 +16,7 @@ test('init, update, automatic rollback, explicit rollback (in-test driver)', asy
   const driver = new FakeDriver();
   const common = {
     readBundle: fakeReadBundle,
+    readBundleHead: fakeReadBundleHead,
     driverFactory: () => driver,
     clock: {
       now: () => Date.now(),

@@ -2,6 +2,7 @@
 // bench) can pass the real parts in and nothing reaches around them. The defaults load the real
 // parts: H1's bundle reader and channel client, H2's cluster drivers.
 import type { BlobStore } from '../blobstore/index.ts';
+import { readBundle, readBundleHead } from '../bundle/index.ts';
 import type { ClusterDriver } from '../cluster/index.ts';
 import type { Release } from '../release/index.ts';
 
@@ -45,13 +46,18 @@ async function load<T>(spec: string, what: string): Promise<T> {
   }
 }
 
-export const defaultReadBundle: ReadBundle = async (path, opts) => {
-  const m = await load<{ readBundle: ReadBundle }>(
-    '../bundle/index.ts',
-    'the bundle reader (updater/bundle)',
-  );
-  return m.readBundle(path, opts);
+export const defaultReadBundle: ReadBundle = (path, opts) => {
+  const { onProgress, ...rest } = opts;
+  return readBundle(path, {
+    ...rest,
+    ...(onProgress ? { onProgress: (p) => onProgress(p.done, p.total) } : {}),
+  });
 };
+
+/** Only the verified head of a bundle (metadata + release.json): policy is decided before any blob is stored. */
+export type ReadBundleHead = (path: string, opts: { trustedRoot: unknown }) => Promise<{ release: Release }>;
+
+export const defaultReadBundleHead: ReadBundleHead = (path, opts) => readBundleHead(path, opts);
 
 export const defaultDriverFactory: DriverFactory = async (kind, opts) => {
   const m = await load<{ createClusterDriver: DriverFactory }>(

@@ -26,7 +26,7 @@ import type {
 } from './api.ts';
 import type { BoxConfig } from './config.ts';
 import type { Db } from './db.ts';
-import type { Channel, ChannelFactory, ReadBundle } from './deps.ts';
+import type { Channel, ChannelFactory, ReadBundle, ReadBundleHead } from './deps.ts';
 import { diskInfo, folderBytes, requireSpace, type StatFs } from './disk.ts';
 import type { FaultHook } from './faults.ts';
 import { type Clock, waitHealthy } from './health.ts';
@@ -48,6 +48,7 @@ export interface EngineParts {
   clock: Clock;
   statfs: StatFs;
   readBundle: ReadBundle;
+  readBundleHead: ReadBundleHead;
   channel: ChannelFactory;
   fetch?: typeof fetch;
   fault: FaultHook;
@@ -334,6 +335,9 @@ export class Engine implements Box {
     });
     let version: string | null = null;
     try {
+      // signatures and policy first, from the bundle's head: a refused release stores no blob byte
+      const head = await this.p.readBundleHead(bundlePath, { trustedRoot: this.trustPath });
+      checkUpdatePolicy(await this.runningForPolicy(), head.release);
       const { release, roots } = await this.p.readBundle(bundlePath, {
         trustedRoot: this.trustPath,
         blobs: this.p.store,
@@ -341,7 +345,8 @@ export class Engine implements Box {
       });
       version = release.version;
       this.p.fault('stage:blobs');
-      checkUpdatePolicy(await this.runningForPolicy(), release);
+      if (canonicalJson(release) !== canonicalJson(head.release))
+        throw new DrydockError('BUNDLE_RELEASE_INVALID', 'the bundle changed while it was being read');
       this.progress('stage', 0, release.manifests.length);
       await this.writeReleaseFiles(release);
       this.p.fault('stage:files');

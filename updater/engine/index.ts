@@ -1,7 +1,7 @@
 export type * from './api.ts';
 export { type BoxConfig, parseConfig, readConfig } from './config.ts';
 export { type Db, type Migration, migrate, openDatabase } from './db.ts';
-export type { Channel, ChannelFactory, DriverFactory, ReadBundle } from './deps.ts';
+export type { Channel, ChannelFactory, DriverFactory, ReadBundle, ReadBundleHead } from './deps.ts';
 export type { StatFs } from './disk.ts';
 export type { Engine } from './engine.ts';
 export { FAULT_POINTS } from './faults.ts';

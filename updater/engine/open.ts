@@ -13,7 +13,9 @@ import {
   defaultChannelFactory,
   defaultDriverFactory,
   defaultReadBundle,
+  defaultReadBundleHead,
   type ReadBundle,
+  type ReadBundleHead,
 } from './deps.ts';
 import { type StatFs, systemStatfs } from './disk.ts';
 import { Engine } from './engine.ts';
@@ -33,6 +35,7 @@ export interface OpenBoxOptions {
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
   statfs?: StatFs;
   readBundle?: ReadBundle;
+  readBundleHead?: ReadBundleHead;
   channel?: ChannelFactory;
   driverFactory?: DriverFactory;
   fault?: FaultHook;
@@ -80,6 +83,7 @@ export async function openBox(opts: OpenBoxOptions): Promise<Box & Engine> {
       clock: opts.clock ?? systemClock,
       statfs: opts.statfs ?? systemStatfs,
       readBundle: opts.readBundle ?? defaultReadBundle,
+      readBundleHead: opts.readBundleHead ?? defaultReadBundleHead,
       channel: opts.channel ?? defaultChannelFactory,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
       fault: opts.fault ?? envFaults(),
