@@ -2,7 +2,7 @@
 // build-time tools; the backend renderer (kubernetes-models, a build dependency) loads on demand,
 // so the appliance's `npm ci --omit=dev` install never needs it.
 
-export type { BackendSource, RenderedBackend } from './backend/api.ts';
+export type { BackendSource, KubeObject, RenderedBackend } from './backend/api.ts';
 export * from './firstboot/index.ts';
 
 export async function loadBackendRenderer(): Promise<typeof import('./backend/index.ts')> {
