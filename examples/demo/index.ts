@@ -6,7 +6,8 @@ import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DrydockError } from '../../core/index.ts';
+import { buildBundle } from '../../updater/bundle/index.ts';
+import { initKeys } from '../../updater/tuf/index.ts';
 import { buildDemoImages, DEFAULT_BUSYBOX, DEMO_VERSIONS, type DemoVersion, readBusybox } from './images.ts';
 import { withFileLock } from './lock.ts';
 
@@ -66,52 +67,6 @@ async function contentHash(busybox: Buffer): Promise<string> {
       h.update(await readFile(f));
     }
   return h.digest('hex').slice(0, 16);
-}
-
-interface BundleApi {
-  buildBundle(opts: {
-    specPath: string;
-    keysDir: string;
-    outPath: string;
-    deltaFrom?: string;
-  }): Promise<unknown>;
-}
-
-// H1's bundle writer; loaded at run time so this file type-checks before updater/bundle exists
-async function loadBundleApi(): Promise<BundleApi> {
-  const spec = '../../updater/bundle/index.ts';
-  try {
-    const mod = (await import(spec)) as Partial<BundleApi>;
-    if (typeof mod.buildBundle !== 'function')
-      throw new Error('updater/bundle/index.ts exports no buildBundle');
-    return mod as BundleApi;
-  } catch (err) {
-    throw new DrydockError(
-      'BUILD_INPUT_MISSING',
-      `the demo bundles need the bundle writer (updater/bundle buildBundle), which is not available yet: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-}
-
-async function initKeys(keysDir: string): Promise<void> {
-  const { execFile } = await import('node:child_process');
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(REPO, 'bin', 'drydock.js'), 'keys', 'init', '--dir', keysDir],
-      { cwd: REPO },
-      (err, _stdout, stderr) =>
-        err
-          ? reject(
-              new DrydockError('TOOL_FAILED', `drydock keys init failed: ${stderr.trim() || err.message}`),
-            )
-          : resolve(),
-    );
-  });
-  await stat(join(keysDir, 'root.json')).catch(() => {
-    throw new DrydockError('TOOL_FAILED', `drydock keys init wrote no ${keysDir}/root.json`);
-  });
 }
 
 function result(dir: string): Demo {
@@ -177,17 +132,16 @@ export async function buildDemo(opts: { cacheDir?: string; busybox?: string } = 
   const dir = join(cache, `demo-${await contentHash(busybox)}`);
   return withFileLock(`${dir}.lock`, async () => {
     if (await stat(join(dir, 'done')).catch(() => null)) return result(dir);
-    const api = await loadBundleApi();
     const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     const r = result(tmp);
     await copySources(join(tmp, 'demo'));
     await buildDemoImages(r.layoutDir, opts.busybox ?? DEFAULT_BUSYBOX);
-    await initKeys(r.keysDir);
+    await initKeys({ dir: r.keysDir });
     await mkdir(join(tmp, 'bundles'), { recursive: true });
     for (const v of DEMO_VERSIONS)
-      await api.buildBundle({ specPath: r.specs[v], keysDir: r.keysDir, outPath: r.bundles[v] });
-    await api.buildBundle({
+      await buildBundle({ specPath: r.specs[v], keysDir: r.keysDir, outPath: r.bundles[v] });
+    await buildBundle({
       specPath: r.specs['1.1.0'],
       keysDir: r.keysDir,
       outPath: r.deltas['1.1.0'],
