@@ -1,14 +1,15 @@
 // initBox: the first install, as the image build runs it. Checks every input before it writes
 // anything, then lays out the box root, trusts the given root.json, hands the first admin password
 // to the service (seam 7) and installs the first release.
-import { chmod, copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { DrydockError } from '../../core/index.ts';
+import { asDrydockError, DrydockError } from '../../core/index.ts';
 import type { HistoryEntry } from './api.ts';
-import { readConfig } from './config.ts';
+import { type BoxConfig, readConfig } from './config.ts';
 import { migrate, openDatabase } from './db.ts';
-import { layout } from './layout.ts';
+import { defaultReadBundleHead } from './deps.ts';
+import { type Layout, layout } from './layout.ts';
 import { type OpenBoxOptions, openBox } from './open.ts';
 import { Records } from './records.ts';
 import { ENGINE_MIGRATIONS } from './schema.ts';
@@ -21,6 +22,8 @@ export interface InitBoxOptions extends Omit<OpenBoxOptions, 'cluster'> {
   /** the appliance name for config.yaml (default: the release name) */
   name?: string;
   channelUrl?: string;
+  /** further config.yaml keys (keepReleases, diskMarginBytes, healthPollMs …) */
+  config?: Partial<BoxConfig>;
 }
 
 async function readInput(path: string, what: string): Promise<Buffer> {
@@ -72,6 +75,10 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
     }
   }
 
+  // the bundle's signatures against the given root, before anything is written
+  await (opts.readBundleHead ?? defaultReadBundleHead)(opts.bundlePath, { trustedRoot: opts.trustPath });
+  const fresh = !existing && !(await exists(paths.lib));
+
   await mkdir(paths.etc, { recursive: true, mode: 0o755 });
   await copyFile(opts.trustPath, `${paths.trustedRoot}.tmp`);
   await rename(`${paths.trustedRoot}.tmp`, paths.trustedRoot);
@@ -81,6 +88,7 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
     cluster: opts.cluster,
     trustedRoot: '/etc/drydock/root.json',
     ...(opts.channelUrl ? { channelUrl: opts.channelUrl } : {}),
+    ...(opts.config ?? {}),
   };
   await writeFile(`${paths.config}.tmp`, YAML.stringify(config), { mode: 0o644 });
   await rename(`${paths.config}.tmp`, paths.config);
@@ -94,7 +102,13 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
     await rename(`${file}.tmp`, file);
   }
 
-  const box = await openBox({ ...opts, cluster: opts.cluster });
+  let box: Awaited<ReturnType<typeof openBox>>;
+  try {
+    box = await openBox({ ...opts, cluster: opts.cluster });
+  } catch (e) {
+    if (fresh) await undoInit(paths);
+    throw e;
+  }
   try {
     const entry = await box.install({ user: 'box-init', from: 'local' }, opts.bundlePath);
     if (entry.outcome !== 'committed')
@@ -108,7 +122,26 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
       await rename(`${paths.config}.tmp`, paths.config);
     }
     return entry;
+  } catch (e) {
+    // refused input on a fresh root: take back what init wrote, so the root is as it was
+    if (fresh && asDrydockError(e).exitCode === 1) {
+      await box.close();
+      await undoInit(paths);
+    }
+    throw e;
   } finally {
     await box.close();
   }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function undoInit(paths: Layout): Promise<void> {
+  for (const f of [paths.config, paths.trustedRoot]) await rm(f, { force: true });
+  await rm(paths.lib, { recursive: true, force: true });
 }
