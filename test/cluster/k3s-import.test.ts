@@ -1,0 +1,112 @@
+// The k3s driver's image import against REAL containerd from Debian: the test starts containerd
+// with its root, state and socket in a temp folder, and the driver calls `ctr --address <sock>`
+// where on the appliance it calls `k3s ctr`.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClusterDriver, defaultExec, type ExecFn } from '../../updater/cluster/index.ts';
+import { demoImage, openStore } from './helpers.ts';
+
+// short path: a unix socket path must stay under 108 bytes
+const tmp = mkdtempSync('/tmp/ctd-');
+const sock = join(tmp, 'c.sock');
+let containerd: ChildProcess;
+
+const ctr = (...args: string[]) =>
+  execFileSync('ctr', ['--address', sock, '-n', 'k8s.io', ...args], { encoding: 'utf8' });
+
+beforeAll(async () => {
+  writeFileSync(
+    join(tmp, 'config.toml'),
+    `version = 2
+root = "${tmp}/root"
+state = "${tmp}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "${sock}"
+[ttrpc]
+  address = "${sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${tmp}/opt"
+`,
+  );
+  containerd = spawn('containerd', ['--config', join(tmp, 'config.toml')], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync('ctr', ['--address', sock, 'version'], { stdio: 'ignore' });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('containerd did not start');
+});
+
+afterAll(async () => {
+  if (containerd.exitCode === null) {
+    containerd.kill('SIGTERM');
+    await new Promise((r) => containerd.once('exit', r));
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('k3s driver: image import into real containerd', () => {
+  it('imports a release image once; a second import and a restarted engine skip it', async () => {
+    const root = join(tmp, 'box');
+    const store = await openStore(join(root, 'var/lib/drydock/blobs'));
+    const calls: string[][] = [];
+    const exec: ExecFn = (cmd, args, o) => {
+      calls.push([cmd, ...args]);
+      return defaultExec(cmd, args, o);
+    };
+    const opts = { root, exec, ctr: ['ctr', '--address', sock] };
+    const driver = createClusterDriver('k3s', opts);
+    const v100 = await demoImage(store, 'web-1.0.0', 'demo.local/drydock-demo/web:1.0.0');
+    const v110 = await demoImage(store, 'web-1.1.0', 'demo.local/drydock-demo/web:1.1.0');
+
+    expect(await driver.importImages([v100], store)).toEqual({ imported: 1, skipped: 0 });
+    const listed = ctr('images', 'ls');
+    expect(listed).toContain('demo.local/drydock-demo/web:1.0.0');
+    expect(listed).toContain(v100.manifest.digest);
+    // containerd unpacked it: the image's layers are snapshots, ready for a container
+    expect(ctr('images', 'check')).toMatch(/demo\.local\/drydock-demo\/web:1\.0\.0.*complete/);
+    const imports = () => calls.filter((c) => c.includes('import')).length;
+    expect(imports()).toBe(1);
+
+    expect(await driver.importImages([v100], store)).toEqual({ imported: 0, skipped: 1 });
+    expect(await createClusterDriver('k3s', opts).importImages([v100], store)).toEqual({
+      imported: 0,
+      skipped: 1,
+    });
+    expect(imports()).toBe(1);
+
+    // 1.1.0 shares the busybox layer; only the missing image is imported
+    expect(await driver.importImages([v100, v110], store)).toEqual({ imported: 1, skipped: 1 });
+    expect(imports()).toBe(2);
+    expect(ctr('images', 'ls', '-q').split('\n')).toContain('demo.local/drydock-demo/web:1.1.0');
+  });
+
+  it('a blob missing from the store is refused before containerd is called', async () => {
+    const root = join(tmp, 'box2');
+    const full = await openStore(join(tmp, 'full'));
+    const img = await demoImage(full, 'web-1.2.0', 'demo.local/drydock-demo/web:1.2.0');
+    const empty = await openStore(join(root, 'blobs'));
+    const calls: string[][] = [];
+    const driver = createClusterDriver('k3s', {
+      root,
+      ctr: ['ctr', '--address', sock],
+      exec: (cmd, args, o) => {
+        calls.push([cmd, ...args]);
+        return defaultExec(cmd, args, o);
+      },
+    });
+    await expect(driver.importImages([img], empty)).rejects.toMatchObject({ code: 'BLOB_MISSING' });
+    expect(calls).toEqual([]);
+    expect(ctr('images', 'ls', '-q')).not.toContain('web:1.2.0');
+  });
+});
