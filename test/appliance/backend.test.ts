@@ -7,6 +7,9 @@ import type { BackendSource, KubeObject } from '../../appliance/index.ts';
 import { loadBackendRenderer } from '../../appliance/index.ts';
 import { helmTemplate, renderTemplate } from './helm-mini.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: the tests walk arbitrary manifest JSON
+type Json = any;
+
 const R = await loadBackendRenderer();
 let source: BackendSource;
 let box: Awaited<ReturnType<typeof R.renderBoxFiles>>;
@@ -28,8 +31,8 @@ function mem(q: string): number {
   return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
 }
 
-type Pod = { containers: Record<string, any>[]; initContainers?: Record<string, any>[] };
-function podOf(o: any): Pod | null {
+type Pod = { containers: Record<string, Json>[]; initContainers?: Record<string, Json>[] };
+function podOf(o: Json): Pod | null {
   return o.spec?.template?.spec ?? null;
 }
 
@@ -52,9 +55,9 @@ describe('the reference backend, rendered for the box', () => {
   });
 
   it('has the portal: collector on 4317/4318, ClickHouse and PostgreSQL StatefulSets on local-path volumes, Grafana', () => {
-    const o = new Map(box.rendered.objects.map((x) => [id(x), x as any]));
+    const o = new Map(box.rendered.objects.map((x) => [id(x), x as Json]));
     const col = o.get('Deployment/portal/otel-collector');
-    expect(col.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([
+    expect(col.spec.template.spec.containers[0].ports.map((p: Json) => p.containerPort)).toEqual([
       4317, 4318, 13133,
     ]);
     for (const db of ['clickhouse', 'postgres']) {
@@ -69,7 +72,7 @@ describe('the reference backend, rendered for the box', () => {
     const gf = o.get('Deployment/portal/grafana').spec.template.spec;
     expect(gf.initContainers[0].volumeMounts[0].mountPath).toBe('/var/lib/grafana/plugins');
     expect(gf.containers[0].env).toContainEqual({ name: 'GF_PLUGINS_PREINSTALL_DISABLED', value: 'true' });
-    expect(gf.containers[0].env.find((e: any) => e.name === 'GF_INSTALL_PLUGINS')).toBeUndefined();
+    expect(gf.containers[0].env.find((e: Json) => e.name === 'GF_INSTALL_PLUGINS')).toBeUndefined();
   });
 
   it('gives every container probes, requests and limits that fit a 4 vCPU / 16 GB box', () => {
@@ -101,20 +104,20 @@ describe('the reference backend, rendered for the box', () => {
       const pod = podOf(o);
       for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
         expect(c.image).toMatch(/^[^@]+:[^@]+@sha256:[0-9a-f]{64}$/);
-        expect(Object.values(lock).map((p: any) => `${p.ref}@${p.digest}`)).toContain(c.image);
+        expect(Object.values(lock).map((p: Json) => `${p.ref}@${p.digest}`)).toContain(c.image);
       }
     }
     expect(box.rendered.placeholders).toEqual(['grafana-plugins']);
-    expect(JSON.parse(box.files['images.json']!).map((i: any) => i.name)).toEqual(Object.keys(lock).sort());
+    expect(JSON.parse(box.files['images.json']!).map((i: Json) => i.name)).toEqual(Object.keys(lock).sort());
   });
 
   it('denies by default and admits only the paths that belong', () => {
-    const pols = box.rendered.objects.filter((o) => o.kind === 'NetworkPolicy') as any[];
+    const pols = box.rendered.objects.filter((o) => o.kind === 'NetworkPolicy') as Json[];
     const deny = pols.find((p) => p.metadata.name === 'default-deny');
     expect(deny.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
     const ch = pols.find((p) => p.metadata.name === 'clickhouse');
     expect(
-      ch.spec.ingress[0].from.map((f: any) => f.podSelector.matchLabels['app.kubernetes.io/name']),
+      ch.spec.ingress[0].from.map((f: Json) => f.podSelector.matchLabels['app.kubernetes.io/name']),
     ).toEqual(['otel-collector', 'grafana']);
     const pg = pols.find((p) => p.metadata.name === 'postgres');
     expect(pg.spec.ingress).toEqual([
@@ -129,7 +132,7 @@ describe('the reference backend, rendered for the box', () => {
   });
 
   it('routes through k3s Traefik and opens its host ports for OTLP; 443 stays with the updater', () => {
-    const ing = box.rendered.objects.filter((o) => o.kind === 'Ingress') as any[];
+    const ing = box.rendered.objects.filter((o) => o.kind === 'Ingress') as Json[];
     expect(
       ing.map((i) => [
         i.metadata.name,
@@ -161,7 +164,7 @@ describe('the reference backend, rendered for the box', () => {
 });
 
 describe('the Helm chart from the same source', () => {
-  function comparable(objs: any[]) {
+  function comparable(objs: Json[]) {
     return new Map(
       objs
         .filter((o) => o.kind !== 'HorizontalPodAutoscaler')
@@ -180,7 +183,7 @@ describe('the Helm chart from the same source', () => {
     const fromBox = comparable(box.rendered.objects);
     expect([...fromChart.keys()].sort()).toEqual([...fromBox.keys()].sort());
     for (const [k, v] of fromBox) expect(fromChart.get(k), k).toEqual(v);
-    const hpas = objs.filter((o) => o.kind === 'HorizontalPodAutoscaler') as any[];
+    const hpas = objs.filter((o) => o.kind === 'HorizontalPodAutoscaler') as Json[];
     expect(
       hpas.map((h) => [h.spec.scaleTargetRef.name, h.spec.minReplicas, h.spec.maxReplicas]).sort(),
     ).toEqual([
@@ -188,7 +191,7 @@ describe('the Helm chart from the same source', () => {
       ['otel-collector', 2, 8],
     ]);
     // the HPA owns the replica count
-    for (const d of objs.filter((o) => o.kind === 'Deployment') as any[])
+    for (const d of objs.filter((o) => o.kind === 'Deployment') as Json[])
       expect(d.spec.replicas).toBeUndefined();
   });
 
@@ -203,7 +206,7 @@ describe('the Helm chart from the same source', () => {
       images: { grafana: 'mirror.example/grafana:11.4.0@sha256:' + 'a'.repeat(64) },
       autoscaling: { enabled: false },
       replicas: { collector: 3 },
-    }) as any[];
+    }) as Json[];
     for (const o of objs) await R.validateObject(o);
     expect(objs.filter((o) => o.kind === 'HorizontalPodAutoscaler')).toEqual([]);
     const by = new Map(objs.map((o) => [id(o), o]));
@@ -259,7 +262,7 @@ describe('a vendor source', () => {
       );
       const src = await R.loadSource(dir);
       const r = await R.renderBox(src);
-      expect((r.objects[0] as any).spec.template.spec.containers[0].image).toBe(
+      expect((r.objects[0] as Json).spec.template.spec.containers[0].image).toBe(
         `docker.io/library/nginx:1.27@sha256:${'b'.repeat(64)}`,
       );
 

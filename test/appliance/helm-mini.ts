@@ -40,18 +40,19 @@ export function renderTemplate(text: string, values: Values): string {
       pos += ws.length;
     }
     const expr = m[2]!;
-    let im: RegExpExecArray | null;
-    if ((im = /^if (not )?(\S+)$/.exec(expr))) {
-      const v = truthy(lookup(values, im[2]!));
-      stack.push(im[1] ? !v : v);
+    const cond = /^if (not )?(\S+)$/.exec(expr);
+    const value = /^(\S+)( \| quote)?$/.exec(expr);
+    if (cond) {
+      const v = truthy(lookup(values, cond[2]!));
+      stack.push(cond[1] ? !v : v);
     } else if (expr === 'end') {
       if (!stack.length) throw new Error('unbalanced {{ end }}');
       stack.pop();
-    } else if ((im = /^(\S+)( \| quote)?$/.exec(expr))) {
+    } else if (value) {
       if (!active()) continue;
-      const v = lookup(values, im[1]!);
-      if (v === undefined) throw new Error(`${im[1]} is not set in values`);
-      out.push(im[2] ? JSON.stringify(String(v)) : String(v));
+      const v = lookup(values, value[1]!);
+      if (v === undefined) throw new Error(`${value[1]} is not set in values`);
+      out.push(value[2] ? JSON.stringify(String(v)) : String(v));
     } else throw new Error(`unsupported template expression {{ ${expr} }}`);
   }
   if (stack.length) throw new Error('missing {{ end }}');

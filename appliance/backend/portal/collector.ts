@@ -20,6 +20,7 @@ export const COLLECTOR_CONFIG = {
       endpoint: 'tcp://clickhouse:9000?dial_timeout=10s',
       database: 'otel',
       username: 'otel',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the collector's own env syntax
       password: '${env:CLICKHOUSE_PASSWORD}',
       ttl: '720h',
       create_schema: true,
