@@ -29,7 +29,9 @@ export interface TestBox {
   cleanup(): Promise<void>;
 }
 
-export async function newBox(opts: { init?: boolean; config?: Record<string, unknown> } = {}): Promise<TestBox> {
+export async function newBox(
+  opts: { init?: boolean; config?: Record<string, unknown> } = {},
+): Promise<TestBox> {
   const d = await demo();
   const dir = await mkdtemp(join(tmpdir(), 'drydock-engine-'));
   const root = join(dir, 'root');
@@ -73,7 +75,9 @@ export async function fingerprint(root: string): Promise<Record<string, unknown>
   const manifestsDir = join(root, 'var/lib/rancher/k3s/server/manifests');
   const manifests: Record<string, string> = {};
   for (const f of await listTree(manifestsDir))
-    manifests[f] = createHash('sha256').update(await readFile(join(manifestsDir, f))).digest('hex');
+    manifests[f] = createHash('sha256')
+      .update(await readFile(join(manifestsDir, f)))
+      .digest('hex');
   const box = await openBox({ root, converge: false, cluster: createClusterDriver('standin', { root }) });
   const s = await box.status();
   await box.close();
@@ -113,7 +117,11 @@ export async function extraBundle(
   const base = opts.base ?? '1.1.0';
   const specDir = join(outDir, `spec-${version}`);
   await cp(join(d.dir, 'demo', base), specDir, { recursive: true });
-  await cp(join(d.dir, 'demo', 'images'), join(outDir, 'images'), { recursive: true, force: false, errorOnExist: false });
+  await cp(join(d.dir, 'demo', 'images'), join(outDir, 'images'), {
+    recursive: true,
+    force: false,
+    errorOnExist: false,
+  });
   const specPath = join(specDir, 'release.yaml');
   const spec = YAML.parse(await readFile(specPath, 'utf8'));
   spec.version = version;

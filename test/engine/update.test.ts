@@ -21,8 +21,21 @@ describe('updates on the stand-in', () => {
     const states: string[] = [];
     b.subscribe((e) => e.type === 'state' && states.push(e.state));
     const entry = await b.install(ACTOR, d.bundles['1.1.0']);
-    expect(entry).toMatchObject({ fromVersion: '1.0.0', toVersion: '1.1.0', kind: 'update', outcome: 'committed', automatic: false });
-    expect(states).toEqual(['downloading', 'staged', 'snapshotting', 'applying', 'verifying-health', 'committed']);
+    expect(entry).toMatchObject({
+      fromVersion: '1.0.0',
+      toVersion: '1.1.0',
+      kind: 'update',
+      outcome: 'committed',
+      automatic: false,
+    });
+    expect(states).toEqual([
+      'downloading',
+      'staged',
+      'snapshotting',
+      'applying',
+      'verifying-health',
+      'committed',
+    ]);
     const s = await b.status();
     expect(s.running?.version).toBe('1.1.0');
     expect(s.previous?.version).toBe('1.0.0');
@@ -57,8 +70,11 @@ describe('updates on the stand-in', () => {
     const r12 = await b.releaseDocument('1.2.0');
     expect(r12).toBeNull();
     const needed = new Set<string>();
-    for (const v of ['1.0.0', '1.1.0']) for (const x of releaseBlobs((await b.releaseDocument(v))!)) needed.add(x.digest.slice(7));
-    expect((await readdir(join(box.root, 'var/lib/drydock/blobs/sha256'))).sort()).toEqual([...needed].sort());
+    for (const v of ['1.0.0', '1.1.0'])
+      for (const x of releaseBlobs((await b.releaseDocument(v))!)) needed.add(x.digest.slice(7));
+    expect((await readdir(join(box.root, 'var/lib/drydock/blobs/sha256'))).sort()).toEqual(
+      [...needed].sort(),
+    );
     await b.close();
   });
 
@@ -69,7 +85,13 @@ describe('updates on the stand-in', () => {
     await expect(b.rollback(ACTOR)).rejects.toMatchObject({ code: 'NO_PREVIOUS_RELEASE' });
     await b.install(ACTOR, d.bundles['1.1.0']);
     const entry = await b.rollback(ACTOR);
-    expect(entry).toMatchObject({ kind: 'rollback', fromVersion: '1.1.0', toVersion: '1.0.0', outcome: 'rolled-back', automatic: false });
+    expect(entry).toMatchObject({
+      kind: 'rollback',
+      fromVersion: '1.1.0',
+      toVersion: '1.0.0',
+      outcome: 'rolled-back',
+      automatic: false,
+    });
     const s = await b.status();
     expect(s.running?.version).toBe('1.0.0');
     expect(s.previous?.version).toBe('1.1.0');
