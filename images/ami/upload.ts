@@ -16,6 +16,7 @@ import {
   BLOCK_SIZE,
   blockChecksum,
   blockCount,
+  checksumHex,
   isZeroBlock,
   linearChecksum,
   readBlock,
@@ -210,19 +211,27 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
       }
       while (inFlight.size >= concurrency) await Promise.race(inFlight);
       if (failure !== null) break;
+      const command = new PutSnapshotBlockCommand({
+        SnapshotId: j.snapshotId,
+        BlockIndex: index,
+        BlockData: block,
+        DataLength: BLOCK_SIZE,
+        Checksum: checksum,
+        ChecksumAlgorithm: 'SHA256',
+        Progress: Math.min(100, Math.floor((100 * (index + 1)) / total)),
+      });
+      // hand SigV4 the payload hash we already have instead of letting it hash 512 KiB again
+      const payloadHash = checksumHex(checksum);
+      command.middlewareStack.add(
+        (next) => async (args) => {
+          const request = args.request as { headers?: Record<string, string> };
+          if (request.headers) request.headers['x-amz-content-sha256'] = payloadHash;
+          return next(args);
+        },
+        { step: 'build', name: 'drydockPayloadHash' },
+      );
       const put = opts.ebs
-        .send(
-          new PutSnapshotBlockCommand({
-            SnapshotId: j.snapshotId,
-            BlockIndex: index,
-            BlockData: block,
-            DataLength: BLOCK_SIZE,
-            Checksum: checksum,
-            ChecksumAlgorithm: 'SHA256',
-            Progress: Math.min(100, Math.floor((100 * (index + 1)) / total)),
-          }),
-          { abortSignal: opts.signal },
-        )
+        .send(command, { abortSignal: opts.signal })
         .then(
           (res) => {
             if (res.Checksum !== undefined && res.Checksum !== checksum)
