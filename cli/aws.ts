@@ -83,6 +83,7 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
           bootMode: o.bootMode as BootMode,
           stateDir: o.stateDir as string | undefined,
           concurrency: Number(o.concurrency),
+          ...(deps.pace ? { waitDelays: deps.pace.waitDelays } : {}),
           log: (line) => out.info(line),
           onUploadProgress: (p) =>
             out.progress('uploading blocks', p.blocksScanned * BLOCK_SIZE, p.blocksTotal * BLOCK_SIZE),
