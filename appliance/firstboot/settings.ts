@@ -82,7 +82,9 @@ export function checkPassword(v: string): string | null {
   if (classes < 2)
     return 'the admin password needs at least two kinds of characters (letters, digits, symbols)';
   if (new Set(v).size < 5) return 'the admin password repeats too few characters';
-  if (/^(password|changeme|admin|administrator|qwerty|letmein|welcome)/i.test(v))
+  // the service refuses a password containing the user name; first boot applies the same rule
+  if (/admin/i.test(v)) return 'the admin password must not contain the user name "admin"';
+  if (/^(password|changeme|qwerty|letmein|welcome)/i.test(v))
     return 'the admin password starts with a well-known default word';
   return null;
 }

@@ -46,6 +46,7 @@ describe('the settings catalogue (seam 9)', () => {
     ['admin_password', 'Password12345', 'well-known'],
     ['admin_password', 'aaaaaaaaaaa1', 'repeats'],
     ['admin_password', 'Fine-Password-9', null],
+    ['admin_password', 'my-Admin-pass-9', 'user name'],
     ['ssh_key', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x', null],
     [
       'ssh_key',
