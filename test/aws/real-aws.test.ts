@@ -24,7 +24,8 @@ if (!enabled)
   console.info('real AWS suite skipped: set DRYDOCK_E2E_AWS=1 (and AWS_REGION, credentials) to run it');
 
 describe.skipIf(!enabled)('real AWS (DRYDOCK_E2E_AWS=1)', () => {
-  const region = env.AWS_REGION ?? '';
+  // a placeholder keeps client construction happy while the suite is only being collected
+  const region = env.AWS_REGION ?? 'us-east-1';
   const run = `drydock-e2e-${Date.now()}`;
   const ssmParameter = `/drydock/e2e/${run}/ami`;
   const clients = defaultAwsClients();
@@ -53,7 +54,7 @@ describe.skipIf(!enabled)('real AWS (DRYDOCK_E2E_AWS=1)', () => {
   }, 900_000);
 
   test('CloudFormation accepts the template', async () => {
-    expect(region).not.toBe('');
+    expect(env.AWS_REGION, 'set AWS_REGION').toBeTruthy();
     const res = await cfn.send(
       new ValidateTemplateCommand({ TemplateBody: JSON.stringify(buildTemplate()) }),
     );
