@@ -95,7 +95,7 @@ interface Head {
 /** Verifies collected metadata + release.json bytes; nothing but memory has been touched. */
 async function verifyHead(
   files: Map<string, Buffer>,
-  roots: { label: string; bytes: Buffer }[],
+  roots: { label: string; bytes: Buffer; version: number }[],
   releaseBytes: Buffer,
   trustedRoot: unknown,
   now: Date,
@@ -176,7 +176,7 @@ async function read(
   try {
     const seen = new Set<string>();
     const files = new Map<string, Buffer>();
-    const roots: { label: string; bytes: Buffer }[] = [];
+    const roots: { label: string; bytes: Buffer; version: number }[] = [];
     let head: Head | undefined;
     let expected = new Map<string, number>();
     let verified = 0;
@@ -210,7 +210,12 @@ async function read(
       if (!head) {
         const root = ROOT_ENTRY.exec(name);
         const meta = META_ENTRY.exec(name);
-        if (root) roots.push({ label: name, bytes: await readSmall(e, limits.maxMetadataBytes) });
+        if (root)
+          roots.push({
+            label: name,
+            version: Number(root[1]),
+            bytes: await readSmall(e, limits.maxMetadataBytes),
+          });
         else if (meta) files.set(meta[1]!, await readSmall(e, limits.maxMetadataBytes));
         else if (name === RELEASE_NAME) {
           const releaseBytes = await readSmall(e, limits.maxMetadataBytes);

@@ -79,7 +79,17 @@ export function updateRoot(trusted: Metadata<Root>, bytes: Buffer, label: string
       'ROOT_CHAIN_BROKEN',
       `${label} has version ${next.signed.version}, expected ${trusted.signed.version + 1}`,
     );
-  checkSignatures(label, next, next.signed.keys, roleOf(next.signed, 'root', label), 'root');
+  const own = roleOf(next.signed, 'root', label);
+  try {
+    checkSignatures(label, next, next.signed.keys, own, 'root');
+  } catch (e) {
+    // signed only by the old keys: the new root keys have not vouched for themselves
+    if ((e as DrydockError).code !== 'UNKNOWN_KEY') throw e;
+    throw new DrydockError(
+      'THRESHOLD_NOT_MET',
+      `${label} carries none of the ${own.threshold} signatures its own root keys must give`,
+    );
+  }
   return next;
 }
 
@@ -89,10 +99,13 @@ export function updateRoot(trusted: Metadata<Root>, bytes: Buffer, label: string
  */
 export function verifyRootChain(
   trusted: Metadata<Root>,
-  roots: { label: string; bytes: Buffer }[],
+  roots: { label: string; bytes: Buffer; version?: number }[],
   now: Date,
 ): { root: Metadata<Root>; accepted: Buffer[] } {
   const parsed = roots.map((r) => ({ ...r, md: parseMetadata('root', r.bytes, r.label) }));
+  for (const r of parsed)
+    if (r.version !== undefined && r.version !== r.md.signed.version)
+      throw new DrydockError('ROOT_CHAIN_BROKEN', `${r.label} holds root version ${r.md.signed.version}`);
   parsed.sort((a, b) => a.md.signed.version - b.md.signed.version);
   let root = trusted;
   const accepted: Buffer[] = [];
