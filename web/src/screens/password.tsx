@@ -1,7 +1,7 @@
 // Password change: forced at first sign-in when the password came from a default (mustChange),
 // and available on the Settings screen.
 import { useState } from 'preact/hooks';
-import { currentSession, request, type Session } from '../api.ts';
+import { currentSession, request, type Session, setCsrfToken, toSession } from '../api.ts';
 
 export const MIN_PASSWORD = 12;
 
@@ -22,7 +22,11 @@ export function PasswordForm(props: { forced?: boolean; onChanged: () => void | 
     if (next === current) return setError('Choose a password different from the current one.');
     setPending(true);
     try {
-      await request('POST', '/password', { currentPassword: current, newPassword: next });
+      // the service ends every session with the change and hands this page a fresh one
+      const renewed = toSession(
+        await request('POST', '/password', { currentPassword: current, newPassword: next }),
+      );
+      if (renewed.csrfToken) setCsrfToken(renewed.csrfToken);
       setCurrent('');
       setNext('');
       setAgain('');

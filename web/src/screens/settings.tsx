@@ -36,6 +36,8 @@ export function Settings({ ctx }: { ctx: AppContext }) {
 
 function UpdateSettings(props: { running: boolean }) {
   const [s, setS] = useState<SettingsData | null>(null);
+  // what the service last said: only the fields that differ from it are sent (PUT takes a patch)
+  const [saved0, setSaved0] = useState<SettingsData | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
@@ -47,6 +49,7 @@ function UpdateSettings(props: { running: boolean }) {
     request<SettingsData>('GET', '/settings')
       .then((data) => {
         setS(data);
+        setSaved0(data);
         setWindowOn(data.maintenanceWindow !== null);
         if (data.maintenanceWindow) setWin(data.maintenanceWindow);
       })
@@ -85,10 +88,17 @@ function UpdateSettings(props: { running: boolean }) {
       autoApply: windowOn && s.autoApply,
       maintenanceWindow: windowOn ? win : null,
     };
+    const patch: Partial<SettingsData> = {};
+    for (const k of Object.keys(body) as (keyof SettingsData)[])
+      if (JSON.stringify(body[k]) !== JSON.stringify(saved0?.[k])) Object.assign(patch, { [k]: body[k] });
+    if (Object.keys(patch).length === 0) return setSaved(true);
     setPending(true);
     try {
-      const next = await request<SettingsData>('PUT', '/settings', body);
-      if (next && typeof next === 'object' && 'checkSchedule' in next) setS(next);
+      const next = await request<SettingsData>('PUT', '/settings', patch);
+      if (next && typeof next === 'object' && 'checkSchedule' in next) {
+        setS(next);
+        setSaved0(next);
+      }
       setSaved(true);
     } catch (err) {
       setError(message(err));

@@ -40,6 +40,8 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<Confirm>(null);
+  // what the last upload verified: the release the "Install now" confirmation describes
+  const [uploaded, setUploaded] = useState<ReleaseSummary | null>(null);
   const progressRef = useRef<HTMLElement>(null);
   const disabled = ctx.running || pending !== null;
 
@@ -80,7 +82,7 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
         await request('POST', '/update/download', { version: release.version });
         await waitForStaged(release.version);
       }
-      await request('POST', '/update/apply', { version: release.version });
+      await request('POST', '/update/apply', {});
     });
 
   const rollback = () =>
@@ -96,7 +98,8 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
   const showAuto = lastAuto?.automatic && lastAuto.outcome === 'rolled-back' ? lastAuto : null;
   const stagedRelease =
     live.state === 'staged' && live.target
-      ? (status?.available.find((r) => r.version === live.target?.version) ?? null)
+      ? (status?.available.find((r) => r.version === live.target?.version) ??
+        (uploaded?.version === live.target.version ? uploaded : null))
       : null;
 
   return (
@@ -260,7 +263,12 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
         )}
       </section>
 
-      <UploadCard disabled={disabled} onDone={ctx.refresh} onStart={() => setError(null)} />
+      <UploadCard
+        disabled={disabled}
+        onDone={ctx.refresh}
+        onStart={() => setError(null)}
+        onStaged={setUploaded}
+      />
 
       <section class="card" aria-labelledby="su-history">
         <h2 id="su-history">History</h2>
@@ -398,7 +406,7 @@ function Outcome(props: { ctx: AppContext; latest: HistoryEntry | null }) {
     );
   if (live.state === 'rolled-back' && live.operation === 'rollback')
     return (
-      <p class="ok" data-testid="outcome" data-outcome="rolled-back">
+      <p class="ok" data-testid="outcome" data-outcome="rolled-back" data-operation="rollback">
         The appliance runs {status?.running?.version ?? live.target?.version} again and it is healthy.
       </p>
     );
@@ -445,7 +453,12 @@ function HistoryItem({ h }: { h: HistoryEntry }) {
   );
 }
 
-function UploadCard(props: { disabled: boolean; onDone: () => Promise<void>; onStart: () => void }) {
+function UploadCard(props: {
+  disabled: boolean;
+  onDone: () => Promise<void>;
+  onStart: () => void;
+  onStaged: (r: ReleaseSummary | null) => void;
+}) {
   const [file, setFile] = useState<File | null>(null);
   const [sent, setSent] = useState<{ done: number; total: number } | null>(null);
   const [phase, setPhase] = useState<'idle' | 'uploading' | 'verifying'>('idle');
@@ -468,6 +481,7 @@ function UploadCard(props: { disabled: boolean; onDone: () => Promise<void>; onS
     try {
       const res = await job.promise;
       const r = (res && 'version' in res ? res : (res as { release?: ReleaseSummary })?.release) ?? null;
+      props.onStaged(r);
       setResult(
         r
           ? `${r.name} ${r.version} is verified and ready to install. Use “Install ${r.version} now” above.`
