@@ -61,6 +61,8 @@ export interface UploadOptions {
   waitDelays?: { min: number; max: number };
   /** seconds to wait for the snapshot to turn completed */
   maxWaitSeconds?: number;
+  /** ms between journal writes while blocks go out (a crash re-sends at most this much) */
+  journalFlushMs?: number;
 }
 
 export interface UploadResult {
@@ -255,7 +257,7 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
       progress.inFlight = inFlight.size;
       if (inFlight.size > maxInFlight) maxInFlight = inFlight.size;
       opts.onProgress?.({ ...progress });
-      if (Date.now() - lastFlush > 1000) await flush();
+      if (Date.now() - lastFlush > (opts.journalFlushMs ?? 1000)) await flush();
     }
     await Promise.all(inFlight);
   } finally {

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { checkSettings, parseUserData } from '../../appliance/index.ts';
 import { buildTemplate, quickCreateUrl, renderTemplate } from '../../cloudformation/index.ts';
 import { checkRules } from './rules.ts';
 import { validateTemplate } from './spec-validator.ts';
@@ -262,6 +263,36 @@ describe('rendering', () => {
         cloudformation: { stack: 'acme', resource: 'Instance', region: 'eu-west-1' },
       },
     });
+  });
+
+  test("the appliance's first boot reads the user data as meant (seam 9)", () => {
+    const t = fresh();
+    const [text, vars] = t.Resources.Instance.Properties.UserData['Fn::Base64']['Fn::Sub'];
+    const render = (withPassword: boolean, withChannel: boolean) =>
+      String(text)
+        .replace(
+          '${PasswordLine}',
+          withPassword ? vars.PasswordLine['Fn::If'][1]['Fn::Sub'] : vars.PasswordLine['Fn::If'][2],
+        )
+        .replace(
+          '${ChannelLine}',
+          withChannel ? vars.ChannelLine['Fn::If'][1]['Fn::Sub'] : vars.ChannelLine['Fn::If'][2],
+        )
+        .replace('${AdminPassword}', 'Tr0ub4dor&3-horse')
+        .replace('${ChannelUrl}', 'https://updates.example.com/stable')
+        .replace('${AWS::StackName}', 'acme')
+        .replace('${AWS::Region}', 'eu-west-1');
+    const full = parseUserData(render(true, true));
+    expect(full.problem).toBeNull();
+    expect(full.cloudformation).toEqual({ stack: 'acme', resource: 'Instance', region: 'eu-west-1' });
+    expect(checkSettings(full.settings)).toEqual({
+      values: { admin_password: 'Tr0ub4dor&3-horse', channel_url: 'https://updates.example.com/stable' },
+      problems: [],
+    });
+    // no password given: nothing set, so first boot falls back to the instance ID
+    const bare = parseUserData(render(false, false));
+    expect(bare.problem).toBeNull();
+    expect(checkSettings(bare.settings)).toEqual({ values: {}, problems: [] });
   });
 
   test('the password pattern keeps the YAML string intact', () => {
