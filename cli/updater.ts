@@ -1,16 +1,9 @@
 // `drydock updater …`: the on-box service (serve) and its two small admin helpers (password, cert).
+// The service is imported when a command runs, so other commands do not load fastify and friends.
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DrydockError } from '../core/index.ts';
-import {
-  consumeInitialAdmin,
-  ensureCertificate,
-  openServiceDatabase,
-  parseEndpoint,
-  setAdminPassword,
-  startService,
-} from '../updater/service/index.ts';
 import { action } from './run.ts';
 
 function bytes(text: string): number {
@@ -52,6 +45,7 @@ export function registerUpdater(program: Command): void {
             schedule: boolean;
           },
         ) => {
+          const { parseEndpoint, startService } = await import('../updater/service/index.ts');
           const listen = parseEndpoint(opts.listen, 443);
           const redirect =
             opts.httpRedirect === 'none'
@@ -94,6 +88,9 @@ export function registerUpdater(program: Command): void {
     .option('--json', 'JSON output')
     .action(
       action(async (out, opts: { root: string; passwordFile?: string; mustChange?: boolean }) => {
+        const { consumeInitialAdmin, openServiceDatabase, setAdminPassword } = await import(
+          '../updater/service/index.ts'
+        );
         const db = openServiceDatabase(resolve(opts.root));
         try {
           if (!opts.passwordFile) {
@@ -126,6 +123,7 @@ export function registerUpdater(program: Command): void {
     .option('--json', 'JSON output')
     .action(
       action(async (out, opts: { root: string; name: string[]; ip: string[] }) => {
+        const { ensureCertificate } = await import('../updater/service/index.ts');
         const dir = join(resolve(opts.root), 'etc', 'drydock', 'tls');
         const r = await ensureCertificate({ dir, names: opts.name, ips: opts.ip });
         out.result(

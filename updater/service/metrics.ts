@@ -17,11 +17,15 @@ const STATES: UpdateState[] = [
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
-export function renderMetrics(
-  status: BoxStatus,
-  history: HistoryEntry[],
-  extra: { sseClients: number },
-): string {
+export interface ProcessFigures {
+  sseClients: number;
+  /** event-loop delay since start (perf_hooks histogram), in ms */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  rssBytes: number;
+}
+
+export function renderMetrics(status: BoxStatus, history: HistoryEntry[], extra: ProcessFigures): string {
   const out: string[] = [];
   const metric = (name: string, type: string, help: string, rows: [string, number][]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -96,5 +100,17 @@ export function renderMetrics(
     [`{path="${esc(status.disk.path)}"}`, status.disk.totalBytes],
   ]);
   metric('drydock_event_clients', 'gauge', 'Connected Server-Sent Events clients.', [['', extra.sseClients]]);
+  metric(
+    'drydock_service_event_loop_delay_seconds',
+    'gauge',
+    'Event-loop delay of the service since it started.',
+    [
+      ['{quantile="0.99"}', extra.loopDelayP99Ms / 1000],
+      ['{quantile="1"}', extra.loopDelayMaxMs / 1000],
+    ],
+  );
+  metric('drydock_service_resident_memory_bytes', 'gauge', 'Resident memory of the service process.', [
+    ['', extra.rssBytes],
+  ]);
   return `${out.join('\n')}\n`;
 }

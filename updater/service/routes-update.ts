@@ -348,6 +348,11 @@ export async function registerUpdateRoutes(app: FastifyInstance, ctx: Context): 
     const status = await ctx.status.get();
     const history = await box.history(50);
     reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return renderMetrics(status, history, { sseClients: ctx.events.size });
+    return renderMetrics(status, history, {
+      sseClients: ctx.events.size,
+      loopDelayP99Ms: ctx.loopDelay.percentile(99) / 1e6,
+      loopDelayMaxMs: ctx.loopDelay.max / 1e6,
+      rssBytes: process.memoryUsage.rss(),
+    });
   });
 }

@@ -4,13 +4,19 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import { join } from 'node:path';
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { asDrydockError, DrydockError, type ErrorCode } from '../../core/index.ts';
 import type { Actor, Box, Settings } from '../engine/api.ts';
@@ -98,6 +104,8 @@ export interface Context {
   ): Promise<void>;
   setSessionCookie(reply: FastifyReply, id: string): void;
   reloadCertificate(cert: string, key: string): void;
+  /** event-loop delay since start, for /metrics (a blocked loop is what makes status slow) */
+  loopDelay: IntervalHistogram;
 }
 
 declare module 'fastify' {
@@ -128,7 +136,8 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     },
     trustProxy: false,
     bodyLimit: 1024 * 1024,
-    disableRequestLogging: true,
+    // status polling would flood the journal: mutations are logged by the onResponse hook below
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: true,
     // refuse unknown fields instead of silently dropping them: bad input gets a clear error
@@ -148,6 +157,8 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
   const status = new StatusCache(deps.box, limits.statusTtlMs, now);
   const events = new EventHub(deps.box, limits.heartbeatMs);
   let busy: string | null = null;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
 
   const ctx: Context = {
     deps,
@@ -159,6 +170,7 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     events,
     ring: deps.ring ?? new LogRing(),
     app,
+    loopDelay,
     async exclusive(what, fn) {
       if (busy)
         throw new DrydockError(
@@ -303,6 +315,20 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
       throw new DrydockError('PASSWORD_CHANGE_REQUIRED', 'change the password first (POST /api/v1/password)');
   });
 
+  app.addHook('onResponse', async (req, reply) => {
+    if (MUTATION.has(req.method))
+      req.log.info(
+        {
+          method: req.method,
+          url: req.url.split('?')[0],
+          status: reply.statusCode,
+          user: req.drydockSession?.username,
+          from: req.ip,
+        },
+        'request',
+      );
+  });
+
   await app.register(async (api) => {
     await registerAuthRoutes(api, ctx);
     await registerUpdateRoutes(api, ctx);
@@ -317,6 +343,7 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
   app.addHook('onClose', async () => {
     status.close();
     events.close();
+    loopDelay.disable();
   });
   return { app, context: ctx };
 }
