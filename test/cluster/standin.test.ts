@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -196,5 +196,42 @@ describe('stand-in processes never outlive their box', () => {
       15000,
     );
     expect(r.value).toBe(false);
+  });
+
+  it('a container the datastore lost (engine killed before saving) is stopped on the next call', async () => {
+    const d = box('orphan');
+    const store = await openStore(join(d.root, 'blobs'));
+    await d.driver.importImages(
+      [await demoImage(store, 'web-1.0.0', 'demo.local/drydock-demo/web:1.0.0')],
+      store,
+    );
+    await d.driver.applyManifests(release('1.0.0'), await demoManifests('1.0.0'), null);
+    await until(
+      () => d.driver.workloads(web),
+      (h) => h[0]!.ready,
+      15000,
+    );
+    const file = join(d.root, 'var/lib/drydock/standin/state.json');
+    const state = JSON.parse(readFileSync(file, 'utf8'));
+    const pid = (Object.values(state.pods)[0] as { containers: { run: { pid: number } }[] }).containers[0]!
+      .run.pid;
+    state.pods = {};
+    writeFileSync(file, JSON.stringify(state));
+    const again = createClusterDriver('standin', { root: d.root });
+    const r = await until(
+      () => again.workloads(web),
+      (h) => h[0]!.ready,
+      15000,
+    );
+    expect(r.value[0]!.ready).toBe(true);
+    expect(
+      (
+        await until(
+          async () => alive(pid),
+          (v) => !v,
+          5000,
+        )
+      ).value,
+    ).toBe(false);
   });
 });

@@ -9,8 +9,8 @@
 //   probe (httpGet, run inside the pod's network namespace) answers.
 // Status documents are produced in the API server's shape and judged by readiness.ts.
 import { createHash } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { KubeObject } from '../readiness.ts';
 import {
   type ContainerState,
@@ -423,8 +423,34 @@ async function removePod(ctx: Ctx, p: PodRecord): Promise<void> {
   delete ctx.state.pods[podKey(p.namespace, p.name)];
 }
 
+/**
+ * Containers whose pod is not in the datastore: an engine killed after starting a container but
+ * before saving the state leaves one. Like the kubelet's garbage collector, stop and remove them.
+ * Only a process whose root is inside this box's stand-in folder is ever signalled.
+ */
+async function collectOrphans(ctx: Ctx): Promise<void> {
+  const base = join(standinDir(ctx.root), 'pods');
+  const known = new Set(Object.values(ctx.state.pods).map((p) => basename(podDir(ctx.root, p))));
+  for (const d of await readdir(base).catch(() => [] as string[])) {
+    if (known.has(d)) continue;
+    for (const c of await readdir(join(base, d)).catch(() => [] as string[])) {
+      const pid = Number.parseInt(await readFile(join(base, d, c, 'pid'), 'utf8').catch(() => ''), 10);
+      if (!(pid > 0)) continue;
+      const procRoot = await readlink(`/proc/${pid}/root`).catch(() => '');
+      if (procRoot.startsWith(`${standinDir(ctx.root)}/`))
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+    }
+    await rm(join(base, d), { recursive: true, force: true });
+  }
+}
+
 /** One pass of every controller and the kubelet. Twice when a rollout step frees old pods. */
 export async function reconcile(ctx: Ctx): Promise<void> {
+  await collectOrphans(ctx);
   for (let pass = 0; pass < 2; pass++) {
     const desired: DesiredPod[] = [];
     for (const w of workloadObjects(ctx.state)) {
