@@ -23,7 +23,8 @@ export const PATHS = {
   timesyncd: 'etc/systemd/timesyncd.conf.d/50-drydock.conf',
   initialAdmin: 'var/lib/drydock/secrets/initial-admin.json',
   authorizedKeys: 'root/.ssh/authorized_keys',
-  sshdConfig: 'etc/ssh/sshd_config.d/50-drydock.conf',
+  // sorts before the image's 10-drydock.conf (PermitRootLogin no): sshd keeps the first value it reads
+  sshdConfig: 'etc/ssh/sshd_config.d/05-drydock-firstboot.conf',
   sshWants: 'etc/systemd/system/multi-user.target.wants/ssh.service',
   config: 'etc/drydock/config.yaml',
   k3sEnv: 'etc/default/k3s',

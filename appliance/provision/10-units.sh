@@ -1,6 +1,7 @@
 #!/bin/sh
-# 10-units.sh: the systemd units, k3s's config and the default network; then the data disk, so the
-# later steps write k3s's images and Drydock's state onto it.
+# 10-units.sh: the systemd units and k3s's config; then the data disk (the image's fstab mounts the
+# filesystem labelled drydock-data on /var/lib/drydock-data), so the later steps write k3s's images
+# and Drydock's state onto it.
 # Inputs: DRYDOCK_PAYLOAD (folder with drydock-app.tar.zst, unpacked here for the unit files) or
 #         DRYDOCK_UNITS_DIR (a checkout's appliance/units); DRYDOCK_ROOT (default /, tests use a folder).
 set -eu
@@ -20,16 +21,15 @@ if [ -z "$UNITS" ]; then
   fi
 fi
 
-install -d -m 0755 "$ROOT/etc/systemd/system" "$ROOT/etc/rancher/k3s" "$ROOT/etc/systemd/network"
-for u in data.mount var-lib-rancher.mount var-lib-drydock.mount drydock-firstboot.service drydock-banner.service \
+install -d -m 0755 "$ROOT/etc/systemd/system" "$ROOT/etc/rancher/k3s"
+for u in var-lib-rancher.mount var-lib-drydock.mount drydock-firstboot.service drydock-banner.service \
   k3s.service drydock-updater.service drydock-signal.service; do
   install -m 0644 "$UNITS/$u" "$ROOT/etc/systemd/system/$u"
 done
 install -m 0600 "$UNITS/k3s-config.yaml" "$ROOT/etc/rancher/k3s/config.yaml"
-install -m 0644 "$UNITS/90-drydock-default.network" "$ROOT/etc/systemd/network/90-drydock-default.network"
-say "installed 8 units, /etc/rancher/k3s/config.yaml, the DHCP default network"
+say "installed 7 units and /etc/rancher/k3s/config.yaml"
 
-ENABLE="data.mount var-lib-rancher.mount var-lib-drydock.mount drydock-firstboot.service drydock-banner.service k3s.service drydock-updater.service drydock-signal.service"
+ENABLE="var-lib-rancher.mount var-lib-drydock.mount drydock-firstboot.service drydock-banner.service k3s.service drydock-updater.service drydock-signal.service"
 # networkd and timesyncd come from the base OS; a root without them keeps what it has
 OS_UNITS="systemd-networkd.service systemd-timesyncd.service"
 if command -v systemctl >/dev/null 2>&1; then
@@ -44,18 +44,22 @@ else
 fi
 
 # the data disk: mounted now when the build VM has it, so what follows lands on it
+DATA=/var/lib/drydock-data
 if [ "$ROOT" = "/" ] && [ -e /dev/disk/by-label/drydock-data ]; then
-  install -d /data
-  mountpoint -q /data || mount /dev/disk/by-label/drydock-data /data
+  install -d "$DATA"
+  mountpoint -q "$DATA" || mount /dev/disk/by-label/drydock-data "$DATA"
   for d in rancher drydock; do
-    install -d -m 0755 "/data/$d" "/var/lib/$d"
+    install -d -m 0755 "$DATA/$d" "/var/lib/$d"
     if ! mountpoint -q "/var/lib/$d"; then
       # anything already under /var/lib/$d moves onto the data disk first
-      cp -a "/var/lib/$d/." "/data/$d/" 2>/dev/null || true
-      mount --bind "/data/$d" "/var/lib/$d"
+      cp -a "/var/lib/$d/." "$DATA/$d/" 2>/dev/null || true
+      mount --bind "$DATA/$d" "/var/lib/$d"
     fi
   done
-  say "data disk mounted on /data; /var/lib/rancher and /var/lib/drydock are on it"
+  say "data disk mounted on $DATA; /var/lib/rancher and /var/lib/drydock are on it"
 elif [ "$ROOT" = "/" ]; then
   say "LEFT OUT: no disk labelled drydock-data; k3s and Drydock keep their data on the root filesystem"
+else
+  # a folder root (tests, offline staging): prepare the folders the bind mounts expect
+  install -d -m 0755 "$ROOT$DATA/rancher" "$ROOT$DATA/drydock"
 fi

@@ -1,6 +1,9 @@
-// The systemd units (and the k3s and network configuration) that go onto the box, with where each
+// The systemd units (and k3s's configuration) that go onto the box, with where each
 // is installed; appliance/provision/10-units.sh copies them the same way.
 import { join } from 'node:path';
+
+/** the data disk's mount point; the image's fstab mounts the filesystem labelled drydock-data there */
+export const DATA_MOUNT = '/var/lib/drydock-data';
 
 export const UNITS_DIR = import.meta.dirname;
 
@@ -13,7 +16,6 @@ export interface UnitFile {
 }
 
 export const UNIT_FILES: readonly UnitFile[] = [
-  { file: 'data.mount', dest: '/etc/systemd/system/data.mount', enable: true },
   { file: 'var-lib-rancher.mount', dest: '/etc/systemd/system/var-lib-rancher.mount', enable: true },
   { file: 'var-lib-drydock.mount', dest: '/etc/systemd/system/var-lib-drydock.mount', enable: true },
   { file: 'drydock-firstboot.service', dest: '/etc/systemd/system/drydock-firstboot.service', enable: true },
@@ -22,11 +24,6 @@ export const UNIT_FILES: readonly UnitFile[] = [
   { file: 'drydock-updater.service', dest: '/etc/systemd/system/drydock-updater.service', enable: true },
   { file: 'drydock-signal.service', dest: '/etc/systemd/system/drydock-signal.service', enable: true },
   { file: 'k3s-config.yaml', dest: '/etc/rancher/k3s/config.yaml', enable: false },
-  {
-    file: '90-drydock-default.network',
-    dest: '/etc/systemd/network/90-drydock-default.network',
-    enable: false,
-  },
 ];
 
 export function unitPath(file: string): string {

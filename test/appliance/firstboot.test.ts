@@ -321,3 +321,49 @@ describe('first boot on EC2 (IMDSv2 on 127.0.0.1)', () => {
     expect(existsSync(join(root, 'var/lib/drydock/firstboot/aws.json'))).toBe(false);
   });
 });
+
+describe('growing the data filesystem', () => {
+  it('resizes a whole-disk filesystem (no partition table) without growpart', async () => {
+    const root = box();
+    mkdirSync(join(root, 'dev/disk/by-label'), { recursive: true });
+    mkdirSync(join(root, 'sys/block/nvme1n1'), { recursive: true });
+    mkdirSync(join(root, 'sys/class/block'), { recursive: true });
+    symlinkSync('../../block/nvme1n1', join(root, 'sys/class/block/nvme1n1'));
+    writeFileSync(join(root, 'dev/nvme1n1'), '');
+    symlinkSync('../../nvme1n1', join(root, 'dev/disk/by-label/drydock-data'));
+    const { exec, calls } = recordingExec();
+    const r = await runFirstboot({ root, exec, source: 'file', fetch: () => Promise.reject(new Error('x')) });
+    expect(calls.filter((c) => c[0] === 'growpart')).toEqual([]);
+    expect(calls).toContainEqual(['resize2fs', '/dev/nvme1n1']);
+    expect(r.notes).toContain('data filesystem /dev/nvme1n1 grown to its disk');
+  });
+
+  it('treats growpart NOCHANGE as fine and reports a real failure without stopping first boot', async () => {
+    const root = box();
+    mkdirSync(join(root, 'dev/disk/by-label'), { recursive: true });
+    dataDisk(root);
+    const nochange = recordingExec({
+      growpart: () => ({ stdout: 'NOCHANGE: partition 1 is size 100', exitCode: 1 }),
+    });
+    const r = await runFirstboot({
+      root,
+      exec: nochange.exec,
+      source: 'file',
+      fetch: () => Promise.reject(new Error('x')),
+    });
+    expect(r.notes).toContain('data filesystem /dev/vdb1 grown to its disk');
+
+    const root2 = box();
+    mkdirSync(join(root2, 'dev/disk/by-label'), { recursive: true });
+    dataDisk(root2);
+    const broken = recordingExec({ resize2fs: () => ({ stdout: '', exitCode: 1 }) });
+    const r2 = await runFirstboot({
+      root: root2,
+      exec: broken.exec,
+      source: 'file',
+      fetch: () => Promise.reject(new Error('x')),
+    });
+    expect(r2.notes.some((n) => n.startsWith('resize2fs /dev/vdb1 failed'))).toBe(true);
+    expect(existsSync(join(root2, 'var/lib/drydock/firstboot/done.json'))).toBe(true);
+  });
+});

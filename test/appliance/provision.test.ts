@@ -86,8 +86,11 @@ describe('provisioners against a box root', () => {
       ).isSymbolicLink(),
     ).toBe(true);
     expect(
-      lstatSync(join(root, 'etc/systemd/system/local-fs.target.wants/data.mount')).isSymbolicLink(),
+      lstatSync(
+        join(root, 'etc/systemd/system/local-fs.target.wants/var-lib-rancher.mount'),
+      ).isSymbolicLink(),
     ).toBe(true);
+    expect(existsSync(join(root, 'var/lib/drydock-data/rancher'))).toBe(true);
 
     const k = run('20-k3s.sh', { DRYDOCK_ROOT: root, DRYDOCK_PAYLOAD: payload });
     expect(k.code, k.out).toBe(0);
@@ -142,7 +145,9 @@ describe('units', () => {
     const k3s = YAML.parse(readFileSync(join(UNITS_DIR, 'k3s-config.yaml'), 'utf8'));
     expect(k3s.disable).toEqual(['servicelb', 'metrics-server']);
     expect(k3s['data-dir']).toBe('/var/lib/rancher/k3s');
-    expect(readFileSync(join(UNITS_DIR, 'var-lib-rancher.mount'), 'utf8')).toContain('What=/data/rancher');
+    expect(readFileSync(join(UNITS_DIR, 'var-lib-rancher.mount'), 'utf8')).toContain(
+      'What=/var/lib/drydock-data/rancher',
+    );
     const verify = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' });
     if (verify.status === 0) {
       const root = tmp();
