@@ -185,11 +185,11 @@ export async function startHarness(
   const clock = { now: Date.now() };
   const svc = await startService({
     root,
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host: opts.host ?? '127.0.0.1', port: 0 },
     redirect: { host: '127.0.0.1', port: 0 },
     box,
     webDir: web,
-    logStdout: null,
+    logStdout: opts.logStdout ?? null,
     schedule: false,
     limits: opts.limits,
     now: () => clock.now,
@@ -218,7 +218,7 @@ export interface Res {
 }
 
 export function call(
-  h: { port: number; ca: Buffer },
+  h: { port: number; ca: Buffer; host?: string },
   method: string,
   path: string,
   opts: {
@@ -243,7 +243,7 @@ export function call(
     if (opts.cookie) headers.cookie = opts.cookie;
     if (opts.csrf) headers['x-csrf-token'] = opts.csrf;
     const o: RequestOptions = {
-      host: '127.0.0.1',
+      host: h.host ?? '127.0.0.1',
       port: h.port,
       method,
       path,

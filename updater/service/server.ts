@@ -393,6 +393,8 @@ async function registerWeb(app: FastifyInstance, webDir: string | null): Promise
       wildcard: true,
       index: ['index.html'],
       cacheControl: false,
+      // serve .gz files the page build made, when there are; else @fastify/compress compresses on the fly
+      preCompressed: true,
       setHeaders(res, path) {
         // hashed assets never change; the page itself is always asked again
         res.setHeader(
