@@ -256,7 +256,8 @@ async function loadTemplate(file: string | undefined): Promise<{ body: string; t
   }
   let template: unknown;
   try {
-    template = parseYaml(body); // JSON is YAML too
+    // JSON is YAML too; short-form tags (!Ref …) are left unresolved, only Parameters matter here
+    template = parseYaml(body, { logLevel: 'error' });
   } catch (err) {
     throw new DrydockError(
       'SPEC_INVALID',

@@ -15,6 +15,7 @@ import {
   waitUntilImageAvailable,
 } from '@aws-sdk/client-ec2';
 import { PutParameterCommand } from '@aws-sdk/client-ssm';
+import { DrydockError } from '../../core/index.ts';
 import { awsError } from './aws-error.ts';
 import type { AwsClients } from './clients.ts';
 import { loadJournal, saveJournal } from './journal.ts';
@@ -109,7 +110,7 @@ export async function publishAmi(opts: PublishOptions): Promise<PublishResult> {
   // register (or find the image an interrupted run registered under the same name)
   const homeEc2 = opts.clients.ec2(home);
   if (!journal.imageId) {
-    const existing = await findImageByName(homeEc2, input.name);
+    const existing = await findImageByName(homeEc2, input.name, upload.snapshotId);
     if (existing) {
       journal.imageId = existing;
       log(`${home}: ${input.name} is already registered as ${existing}`);
@@ -249,13 +250,25 @@ export async function publishAmi(opts: PublishOptions): Promise<PublishResult> {
   return result;
 }
 
-async function findImageByName(ec2: EC2Client, name: string): Promise<string | undefined> {
+/** Our image of this snapshot under this name; a same-named image of another disk is refused. */
+async function findImageByName(
+  ec2: EC2Client,
+  name: string,
+  snapshotId: string,
+): Promise<string | undefined> {
   const res = await ec2
     .send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'name', Values: [name] }] }))
     .catch((err) => {
       throw awsError('DescribeImages', err);
     });
-  return res.Images?.find((i) => i.State !== 'deregistered')?.ImageId;
+  const image = res.Images?.find((i) => i.State !== 'deregistered');
+  if (!image) return undefined;
+  if (!image.BlockDeviceMappings?.some((m) => m.Ebs?.SnapshotId === snapshotId))
+    throw new DrydockError(
+      'AWS_FAILED',
+      `an AMI named "${name}" already exists (${image.ImageId}) for another disk; choose another --name or deregister it`,
+    );
+  return image.ImageId;
 }
 
 async function imageSnapshots(ec2: EC2Client, imageId: string): Promise<string[]> {

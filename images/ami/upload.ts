@@ -204,11 +204,14 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
       const checksum = blockChecksum(block);
       const done = j.blocks[String(index)];
       if (done !== undefined) {
-        if (done !== checksum)
-          throw new DrydockError(
+        if (done !== checksum) {
+          // stop sending, but let the requests in flight finish and be recorded
+          failure = new DrydockError(
             'BUILD_INPUT_MISSING',
             `block ${index} of ${opts.diskPath} changed since the interrupted upload; remove ${opts.journalPath} to start over`,
           );
+          break;
+        }
         continue;
       }
       while (inFlight.size >= concurrency) await Promise.race(inFlight);

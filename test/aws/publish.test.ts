@@ -134,6 +134,17 @@ describe('publish-ami', () => {
     expect(fake.region('eu-west-1').images.has(res.amis['eu-west-1']!)).toBe(true);
   });
 
+  test('an AMI of another disk under the same name is refused, not reused', async () => {
+    await publish({ regions: ['eu-west-1'], shareWith: [] });
+    const other = join(dir, 'other.raw');
+    await makeDisk(other, 16 * BLOCK, [2, 3], 'other');
+    const err = await publish({ diskPath: other, regions: ['eu-west-1'], shareWith: [] }).catch((e) => e);
+    expect(err.code).toBe('AWS_FAILED');
+    expect(err.message).toContain('already exists');
+    expect(err.message).toContain('for another disk');
+    expect(fake.count('RegisterImage')).toBe(1);
+  });
+
   test.each([
     [{ regions: [] }, 'regions must be distinct AWS region names'],
     [{ regions: ['eu-west-1', 'eu-west-1'] }, 'regions must be distinct'],
