@@ -73,7 +73,12 @@ export interface BackendSource {
   entrypoints?: Entrypoint[];
   generatedSecrets?: GeneratedSecret[];
   /** what "healthy" means, for the release spec (seam 3) */
-  health?: { workloads: { kind: string; namespace: string; name: string }[] };
+  health?: {
+    /** default 900: databases on a fresh volume take a while */
+    deadlineSeconds?: number;
+    workloads: { kind: string; namespace: string; name: string }[];
+    probes?: { name: string; url: string; expectStatus?: number; expectBody?: string }[];
+  };
 }
 
 export interface RenderedBackend {

@@ -5,6 +5,7 @@ export { pinned, readLock } from './lock.ts';
 export {
   BOX_CONTEXT,
   objectId,
+  releaseSpec,
   renderBox,
   renderBoxFiles,
   sortObjects,

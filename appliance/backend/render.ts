@@ -133,6 +133,39 @@ export interface BoxFiles {
   rendered: RenderedBackend;
 }
 
+/**
+ * A release spec (seam 3) for these files: images pulled by digest at release build time (skopeo),
+ * the health gate from the source, and the StatefulSets' volumes as the data a snapshot keeps.
+ */
+export function releaseSpec(source: BackendSource, rendered: RenderedBackend): Record<string, unknown> {
+  const volumes: { namespace: string; claim: string }[] = [];
+  for (const o of rendered.objects) {
+    if (o.kind !== 'StatefulSet') continue;
+    const spec = o.spec as { replicas?: number; volumeClaimTemplates?: { metadata?: { name?: string } }[] };
+    for (const t of spec.volumeClaimTemplates ?? [])
+      for (let i = 0; i < (spec.replicas ?? 1); i++)
+        volumes.push({
+          namespace: o.metadata!.namespace ?? 'default',
+          claim: `${t.metadata?.name}-${o.metadata!.name}-${i}`,
+        });
+  }
+  return {
+    name: source.name,
+    version: source.version,
+    channel: 'stable',
+    upgradeFrom: `<${source.version}`,
+    images: rendered.images.map((i) => ({ ref: i.pinned })),
+    manifests: ['backend.yaml', 'traefik-config.yaml'],
+    health: {
+      deadlineSeconds: source.health?.deadlineSeconds ?? 900,
+      workloads: source.health?.workloads ?? [],
+      probes: source.health?.probes ?? [],
+    },
+    data: { changesData: false, volumes },
+    notes: `${source.name} ${source.version}: ${source.description}.`,
+  };
+}
+
 export async function renderBoxFiles(source: BackendSource): Promise<BoxFiles> {
   const rendered = await renderBox(source);
   const files: Record<string, string> = {
@@ -141,6 +174,7 @@ export async function renderBoxFiles(source: BackendSource): Promise<BoxFiles> {
     'generated-secrets.json': `${JSON.stringify(source.generatedSecrets ?? [], null, 2)}\n`,
     'images.json': `${JSON.stringify(rendered.images, null, 2)}\n`,
     'health.json': `${JSON.stringify(source.health ?? { workloads: [] }, null, 2)}\n`,
+    'release.yaml': `# release spec (drydock release build --spec): images are pulled by digest when the bundle is built\n${YAML.stringify(releaseSpec(source, rendered))}`,
   };
   return { files, rendered };
 }

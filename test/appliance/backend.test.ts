@@ -299,3 +299,24 @@ describe('a vendor source', () => {
     }
   });
 });
+
+describe('the release spec for the rendered backend', () => {
+  it('is a valid seam-3 spec (parsed by the bundle builder) pinning every image and snapshotting the volumes', async () => {
+    const { parseSpec } = await import('../../updater/bundle/index.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-spec-'));
+    try {
+      await R.writeFiles(dir, box.files);
+      const parsed = await parseSpec(join(dir, 'release.yaml'));
+      const spec = parsed.spec as Json;
+      expect(parsed.manifests.map((m) => m.name)).toEqual(['backend.yaml', 'traefik-config.yaml']);
+      expect(spec.images.map((i: Json) => i.ref)).toEqual(box.rendered.images.map((i) => i.pinned));
+      expect(spec.data.volumes).toEqual([
+        { namespace: 'portal', claim: 'data-clickhouse-0' },
+        { namespace: 'portal', claim: 'data-postgres-0' },
+      ]);
+      expect(spec.health.workloads).toHaveLength(4);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
