@@ -98,17 +98,40 @@ async function autocannon(url: string, seconds: number, headers: string[]): Prom
   return JSON.parse(out) as Cannon;
 }
 
-/** Idle RSS of startService loaded on its own (tsx, no CLI), after 10 s. */
-async function idleRss(root: string, flags: string[]): Promise<number> {
+/**
+ * Idle RSS after 10 s of `drydock updater serve` (cli: true) or of startService loaded on its own
+ * through tsx without the other command groups (cli: false), with extra node flags.
+ */
+async function idleRss(root: string, cli: boolean, flags: string[]): Promise<number> {
   const code = `const { startService } = await import('./updater/service/index.ts');
     await startService({ root: ${JSON.stringify(root)}, listen: { host: '127.0.0.1', port: 0 }, redirect: null, logStdout: null, schedule: false });
     console.log('up');`;
-  const child = spawn(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', code], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const args = cli
+    ? [
+        ...flags,
+        'bin/drydock.js',
+        'updater',
+        'serve',
+        '--root',
+        root,
+        '--listen',
+        '127.0.0.1:0',
+        '--http-redirect',
+        'none',
+        '--no-schedule',
+      ]
+    : [...flags, '--import', 'tsx', '--input-type=module', '-e', code];
+  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });
   try {
-    await once(child.stdout!, 'data');
+    // the CLI prints its pino lines first and "listening on" last
+    await new Promise<void>((res) => {
+      let buf = '';
+      child.stdout!.on('data', (d) => {
+        buf += d;
+        if (/listening on|^up$/m.test(buf)) res();
+      });
+    });
+    child.stdout!.resume();
     await sleep(10_000);
     return rssMb(child.pid!).rss;
   } finally {
@@ -218,8 +241,10 @@ async function main() {
       );
 
     // where the memory goes: the service alone (no other command groups loaded), and with a small young generation
-    const alone = await idleRss(root, []);
-    const aloneSmall = await idleRss(root, ['--max-semi-space-size=1']);
+    const small = ['--max-semi-space-size=1'];
+    const cliSmall = await idleRss(root, true, small);
+    const alone = await idleRss(root, false, []);
+    const aloneSmall = await idleRss(root, false, small);
 
     // baseline: the same bytes from a bare node:https server in its own process
     const script = `
@@ -249,7 +274,7 @@ async function main() {
       `idle RSS of the service:            ${fmt(idle.rss)} MB (goal ≤ 90 MB), as \`drydock updater serve\``,
     );
     console.log(
-      `  the service module alone:         ${fmt(alone)} MB; with --max-semi-space-size=1: ${fmt(aloneSmall)} MB`,
+      `  same with node --max-semi-space-size=1: ${fmt(cliSmall)} MB; the service loaded alone (no other CLI groups): ${fmt(alone)} MB, with the flag ${fmt(aloneSmall)} MB`,
     );
     console.log(`RSS after the load / peak (VmHWM):  ${fmt(after.rss)} MB / ${fmt(after.hwm)} MB`);
     console.log(`GET /api/v1/status at ${RATE} req/s for ${SECONDS} s over TLS, while updates were applied:`);
