@@ -6,7 +6,6 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
 import { DrydockError } from '../../core/index.ts';
@@ -68,7 +67,8 @@ export interface BuildResult {
   skippedBlobs: number;
 }
 
-type Source = BlobRef & { open: () => Readable };
+/** a blob's bytes: `size` bytes of `path` from `offset` */
+type Source = BlobRef & { path: string; offset: number };
 
 const MAX_TEXT = 4 << 20;
 
@@ -98,7 +98,8 @@ async function yamlBlob(path: string, at: string): Promise<Source> {
     digest: `sha256:${sha256Hex(data)}`,
     size: data.length,
     mediaType: 'application/yaml',
-    open: () => createReadStream(path),
+    path,
+    offset: 0,
   };
 }
 
@@ -119,7 +120,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
   const sources = new Map<string, Source>();
   const add = (s: Source) => {
     if (!sources.has(s.digest)) sources.set(s.digest, s);
-    const { open: _o, ...ref } = s;
+    const { path: _p, offset: _o, ...ref } = s;
     return ref;
   };
   const cleanups: string[] = [];
@@ -147,13 +148,16 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
       const r = await resolveImage(layout, { ...(tag ? { tag } : {}), platform: img.platform }).catch((e) => {
         throw e instanceof DrydockError ? new DrydockError(e.code, `${img.at}: ${e.message}`) : e;
       });
-      const from = (b: BlobRef): Source => ({ ...b, open: () => layout.open(b.digest) });
+      const from = async (b: BlobRef): Promise<Source> => {
+        const at = await layout.locate(b.digest);
+        return { ...b, path: at.path, offset: at.offset };
+      };
       images.push({
         ref: img.ref,
         platform: r.platform,
-        manifest: add(from(r.manifest)),
-        config: add(from(r.config)),
-        layers: r.layers.map((l) => add(from(l))),
+        manifest: add(await from(r.manifest)),
+        config: add(await from(r.config)),
+        layers: await Promise.all(r.layers.map(async (l) => add(await from(l)))),
       });
     }
     const manifests: Release['manifests'] = [];
@@ -174,7 +178,7 @@ export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
       const h = await hashFile(path);
       k3s = {
         version: spec.k3s.version,
-        binary: add({ ...h, mediaType: 'application/octet-stream', open: () => createReadStream(path) }),
+        binary: add({ ...h, mediaType: 'application/octet-stream', path, offset: 0 }),
       };
     }
     const s = spec.spec;
@@ -287,24 +291,32 @@ async function writeTar(
       await put(data);
       await put(Buffer.alloc(padding(data.length)));
     }
+    // one buffer, read into and written out again: build memory does not depend on blob sizes
+    const buf = Buffer.allocUnsafeSlow(1 << 20);
     for (const b of blobs) {
       await put(fileHeader(blobName(b.digest.slice(7)), b.size, { mtime }));
       const h = createHash('sha256');
-      let n = 0;
-      for await (const chunk of b.open()) {
-        const c = chunk as Buffer;
-        n += c.length;
-        if (n > b.size) break;
-        h.update(c);
-        await put(c);
-        done += c.length;
-        onProgress?.({ step: 'blobs', done, total });
+      const src = await open(b.path, 'r');
+      try {
+        let n = 0;
+        while (n < b.size) {
+          const { bytesRead } = await src.read(buf, 0, Math.min(buf.length, b.size - n), b.offset + n);
+          if (bytesRead === 0) break;
+          const chunk = buf.subarray(0, bytesRead);
+          h.update(chunk);
+          await put(chunk);
+          n += bytesRead;
+          done += bytesRead;
+          onProgress?.({ step: 'blobs', done, total });
+        }
+        if (n !== b.size || `sha256:${h.digest('hex')}` !== b.digest)
+          throw new DrydockError(
+            'IMAGE_INVALID',
+            `blob ${b.digest} changed or is corrupt at its source (${n} bytes read)`,
+          );
+      } finally {
+        await src.close();
       }
-      if (n !== b.size || `sha256:${h.digest('hex')}` !== b.digest)
-        throw new DrydockError(
-          'IMAGE_INVALID',
-          `blob ${b.digest} changed or is corrupt at its source (${n} bytes read)`,
-        );
       await put(Buffer.alloc(padding(b.size)));
     }
     await put(END_OF_ARCHIVE);

@@ -3,8 +3,7 @@
 // come first, are verified through the root chain before any blob is read; then each blob's size
 // and digest are checked while it streams (into the BlobStore when one is given).
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { DrydockError } from '../../core/index.ts';
 import type { BlobStore } from '../blobstore/index.ts';
 import { readTarStream, type TarEntry } from '../oci/index.ts';
@@ -82,7 +81,8 @@ async function readSmall(e: TarEntry, max: number): Promise<Buffer> {
       `${e.header.name} has ${e.header.size} bytes, more than ${max} allowed`,
     );
   const parts: Buffer[] = [];
-  for await (const c of e.body) parts.push(c);
+  // copied: the reader may reuse its read buffer for the next chunk
+  for await (const c of e.body) parts.push(Buffer.from(c));
   return Buffer.concat(parts, e.header.size);
 }
 
@@ -135,11 +135,38 @@ async function verifyHead(
   return { release, roots: chain.accepted.map((b) => JSON.parse(b.toString('utf8'))), delta };
 }
 
-async function openSource(path: string): Promise<{ size: number; stream: AsyncIterable<Buffer> }> {
-  const s = await stat(path).catch(() => null);
-  if (!s) throw new DrydockError('NOT_FOUND', `${path} does not exist`);
-  if (!s.isFile()) throw new DrydockError('BUNDLE_NOT_A_BUNDLE', `${path} is not a file`);
-  return { size: s.size, stream: createReadStream(path, { highWaterMark: 4 << 20 }) };
+const CHUNK = 1 << 20;
+
+/**
+ * The bundle's bytes in 1 MiB chunks. With `reuse`, one buffer is read into again and again: only
+ * safe when every consumer is done with a chunk before asking for the next (hashing is; a BlobStore
+ * writer, which queues writes, is not). It keeps verify's memory flat and its garbage at zero.
+ */
+async function* fileChunks(fh: FileHandle, reuse: boolean): AsyncGenerator<Buffer> {
+  const shared = Buffer.allocUnsafeSlow(CHUNK);
+  let pos = 0;
+  for (;;) {
+    const buf = reuse ? shared : Buffer.allocUnsafe(CHUNK);
+    const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
+    if (bytesRead === 0) return;
+    pos += bytesRead;
+    yield buf.subarray(0, bytesRead);
+  }
+}
+
+async function openSource(path: string): Promise<{ size: number; fh: FileHandle }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    throw new DrydockError('NOT_FOUND', `${path} cannot be opened`);
+  }
+  const s = await fh.stat();
+  if (!s.isFile()) {
+    await fh.close();
+    throw new DrydockError('BUNDLE_NOT_A_BUNDLE', `${path} is not a file`);
+  }
+  return { size: s.size, fh };
 }
 
 /** Reads and verifies a bundle; see ReadOptions. On failure, blobs this call stored are removed again. */
@@ -172,7 +199,7 @@ async function read(
   const store = opts.blobs;
   const added: string[] = [];
   let bytes = 0;
-  const stream = src.stream;
+  const stream = fileChunks(src.fh, store === null);
   try {
     const seen = new Set<string>();
     const files = new Map<string, Buffer>();
@@ -283,6 +310,6 @@ async function read(
     for (const d of added) await store!.remove(d).catch(() => {});
     throw e;
   } finally {
-    (stream as unknown as { destroy?: () => void }).destroy?.();
+    await src.fh.close();
   }
 }

@@ -18,6 +18,8 @@ export interface OciLayout {
   size(digest: string): Promise<number>;
   /** the blob bytes, not yet verified: whoever copies them hashes while copying */
   open(digest: string): Readable;
+  /** where the blob's bytes lie (a file, or a range of the archive), for copying without streams */
+  locate(digest: string): Promise<{ path: string; offset: number; size: number }>;
 }
 
 function blobName(digest: string, source: string): string {
@@ -63,6 +65,12 @@ function dirLayout(dir: string): OciLayout {
     },
     open(digest) {
       return createReadStream(path(blobName(digest, dir)), { highWaterMark: 1 << 20 });
+    },
+    async locate(digest) {
+      const p = path(blobName(digest, dir));
+      const s = await stat(p).catch(() => null);
+      if (!s?.isFile()) throw new DrydockError('IMAGE_INVALID', `${dir}: blob ${digest} is missing`);
+      return { path: p, offset: 0, size: s.size };
     },
   };
 }
@@ -126,6 +134,10 @@ async function tarLayout(file: string): Promise<OciLayout> {
       const e = entry(blobName(digest, file));
       if (e.size === 0) return Readable.from([]);
       return createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 1 << 20 });
+    },
+    async locate(digest) {
+      const e = entry(blobName(digest, file));
+      return { path: file, offset: e.offset, size: e.size };
     },
   };
 }

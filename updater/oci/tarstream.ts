@@ -133,7 +133,8 @@ export async function* readTarStream(
     if (!('name' in h)) {
       if (h.size > maxExt)
         throw new DrydockError('BUNDLE_TOO_LARGE', `an extended tar header at byte ${at} is too large`);
-      const data = (await r.readExact(h.size)) ?? Buffer.alloc(0);
+      // copied: the chunk under it may be reused once we read on
+      const data = Buffer.from((await r.readExact(h.size)) ?? Buffer.alloc(0));
       if (data.length !== h.size)
         throw new DrydockError('BUNDLE_TRUNCATED', 'the archive ends inside a tar header');
       await r.skip(padding(h.size));
