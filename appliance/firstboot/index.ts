@@ -17,3 +17,4 @@ export { type GeneratedSecretSpec, GeneratedSecrets } from './secrets.ts';
 export * from './settings.ts';
 export { engineHealth, type Health, type SignalOptions, type SignalOutcome, signalStack } from './signal.ts';
 export { readSettings, SOURCE_ORDER, type SourceName } from './sources.ts';
+export { type EnsureCertificate, opensslCertificate, serviceEnsureCertificate } from './tls.ts';

@@ -84,14 +84,14 @@ export async function signalStack(o: SignalOptions): Promise<SignalOutcome> {
  * Health as the engine sees it (Box.status(): the running release's workloads all ready).
  * Written against the engine contract; loaded lazily so first boot itself never needs the engine.
  */
-export function engineHealth(root: string): () => Promise<Health> {
+type OpenBox = (o: { root: string }) => Promise<{ status(): Promise<unknown> | unknown; close?(): unknown }>;
+
+export function engineHealth(root: string, openBox?: OpenBox): () => Promise<Health> {
   return async () => {
-    const mod = (await import('../../updater/engine/index.ts')) as {
-      openBox?: (o: { root: string }) => Promise<{ status(): Promise<unknown> | unknown; close?(): unknown }>;
-    };
-    if (typeof mod.openBox !== 'function')
-      return { healthy: false, reason: 'the update engine is not available' };
-    const box = await mod.openBox({ root });
+    const open =
+      openBox ?? ((await import('../../updater/engine/index.ts')) as { openBox?: OpenBox }).openBox;
+    if (typeof open !== 'function') return { healthy: false, reason: 'the update engine is not available' };
+    const box = await open({ root });
     try {
       const s = (await box.status()) as {
         running: { version: string } | null;
