@@ -9,6 +9,7 @@ interface BuildFlags {
   trustedRoot?: string;
   k3sBinary?: string;
   k3sImages?: string;
+  backendSource?: string;
   allowMissing?: boolean;
   cpus?: string;
   memoryMb?: string;
@@ -32,6 +33,10 @@ function register(group: Command, target: BuildTarget, what: string): void {
     .option('--trusted-root <root.json>', 'the root.json the box trusts (with --bundle)')
     .option('--k3s-binary <path>', 'a local k3s binary (offline builds)')
     .option('--k3s-images <path>', 'a local k3s airgap images archive (offline builds)')
+    .option(
+      '--backend-source <path>',
+      'backend source for the rendered manifests (default: the reference backend)',
+    )
     .option(
       '--allow-missing',
       'build without inputs that are neither local nor pinned (default for the demo)',
@@ -58,6 +63,7 @@ function register(group: Command, target: BuildTarget, what: string): void {
         trustedRoot: flags.trustedRoot,
         k3sBinary: flags.k3sBinary,
         k3sImages: flags.k3sImages,
+        backendSource: flags.backendSource,
         allowMissing: flags.allowMissing,
         cpus: int('--cpus', flags.cpus),
         memoryMb: int('--memory-mb', flags.memoryMb),

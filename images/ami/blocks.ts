@@ -1,6 +1,6 @@
 // The EBS direct APIs speak in fixed 512 KiB blocks: each written block carries its own SHA256
 // (base64), and CompleteSnapshot takes the "linear" aggregate of those checksums.
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 
 export const BLOCK_SIZE = 512 * 1024;
@@ -45,7 +45,12 @@ export function linearChecksum(checksums: ReadonlyMap<number, string>): string {
  * one read per block); the tail of a disk whose size is not a multiple of the block size is
  * zero-padded, because PutSnapshotBlock only takes full blocks.
  */
-export async function readBlocks(fh: FileHandle, first: number, count: number, diskBytes: number): Promise<Buffer> {
+export async function readBlocks(
+  fh: FileHandle,
+  first: number,
+  count: number,
+  diskBytes: number,
+): Promise<Buffer> {
   // not zero-filled up front (a memset per byte scanned): the read overwrites it, and whatever it
   // did not reach is zeroed below
   const buf = Buffer.allocUnsafe(count * BLOCK_SIZE);
@@ -63,5 +68,6 @@ export async function readBlocks(fh: FileHandle, first: number, count: number, d
 
 /** blockChecksum on the libuv thread pool (WebCrypto), so several blocks hash on several cores. */
 export async function blockChecksumAsync(block: Buffer): Promise<string> {
-  return Buffer.from(await crypto.subtle.digest('SHA-256', block)).toString('base64');
+  const view = new Uint8Array(block.buffer as ArrayBuffer, block.byteOffset, block.byteLength);
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', view)).toString('base64');
 }

@@ -41,7 +41,7 @@ export async function configureRootfs(
   await put(
     root,
     'etc/fstab',
-    `# Written by drydock (images/base)\nUUID=${ids.rootUuid}\t/\text4\terrors=remount-ro\t0\t1\nUUID=${esp}\t/boot/efi\tvfat\tumask=0077,nofail\t0\t2\nLABEL=${DATA_LABEL}\t${DATA_MOUNT}\text4\tdefaults,nofail,x-systemd.device-timeout=5min\t0\t2\n`,
+    `# Written by drydock (images/base)\nUUID=${ids.rootUuid}\t/\text4\terrors=remount-ro\t0\t1\nUUID=${esp}\t/boot/efi\tvfat\tumask=0077,nofail\t0\t2\nLABEL=${DATA_LABEL}\t${DATA_MOUNT}\text4\tdefaults,nofail,x-systemd.device-timeout=90s\t0\t2\n`,
   );
   await mkdir(join(root, 'boot/efi'), { recursive: true });
   await mkdir(join(root, DATA_MOUNT.slice(1)), { recursive: true });

@@ -6,6 +6,7 @@
 //   k3s/k3s, k3s/k3s-airgap-images-amd64.tar.zst  when provided
 import { copyFile, link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { loadBackendRenderer } from '../../appliance/index.ts';
 import { DrydockError } from '../../core/index.ts';
 import type { Exec } from '../exec.ts';
 import type { ResolvedInputs } from './inputs.ts';
@@ -26,6 +27,8 @@ export const APP_PATHS = [
 ];
 
 export interface PayloadInputs {
+  /** backend source module for appliance's renderer (default: the reference backend) */
+  backendSource?: string;
   name: string;
   version: string;
   inputs: ResolvedInputs;
@@ -112,6 +115,18 @@ export async function stagePayload(
       : 'k3s-airgap-images-amd64.tar.zst';
     await place(p.inputs.k3sImages.path, join(dir, 'k3s', name));
     k3s.airgapImages = `k3s/${name}`;
+  }
+  // the rendered backend: first boot generates the per-box secrets it lists (appliance/provision)
+  try {
+    const R = await loadBackendRenderer();
+    const source = await R.loadSource(p.backendSource);
+    const { files } = await R.renderBoxFiles(source);
+    await R.writeFiles(join(dir, 'backend'), files);
+  } catch (err) {
+    if (p.backendSource) throw err;
+    omitted.push(
+      `backend render: failed (${(err as Error).message.split('\n')[0]}); first boot generates no backend secrets`,
+    );
   }
   let release: InputsManifest['release'] = null;
   if (p.release) {

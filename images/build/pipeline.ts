@@ -26,6 +26,8 @@ export interface BuildOptions {
   trustedRoot?: string;
   k3sBinary?: string;
   k3sImages?: string;
+  /** the backend source for `backend render` (default: the reference backend) */
+  backendSource?: string;
   /** go on without inputs that are neither local nor pinned (default: only for the demo) */
   allowMissing?: boolean;
   cpus?: number;
@@ -140,6 +142,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
 
   const manifest = await stage('payload', () =>
     stagePayload(exec, repo, join(work, 'payload'), {
+      backendSource: o.backendSource,
       name,
       version,
       inputs,
@@ -183,6 +186,9 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const h = createHash('sha256');
   for await (const c of createReadStream(base.disk) as AsyncIterable<Buffer>) h.update(c);
   const diskSize = `${Math.ceil((await qemuImgInfo(exec, base.disk)).virtualSize / 1048576)}M`;
+  // the provisioners write k3s's images and Drydock's state onto the data disk: a copy per build
+  const dataDisk = join(work, 'data.qcow2');
+  await copyFile(base.dataDisk, dataDisk);
   const outDir = join(work, 'packer-out');
   const consoleLog = join(work, 'console.log');
   await stage('packer', () =>
@@ -195,6 +201,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
         ...common,
         base_disk: base.disk,
         base_disk_checksum: `sha256:${h.digest('hex')}`,
+        data_disk: dataDisk,
         ssh_private_key_file: base.sshKey,
         build_user: base.buildUser,
         output_dir: outDir,
@@ -209,8 +216,6 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   );
   const disk = join(work, 'disk.qcow2');
   await rename(join(outDir, `${name}-${version}.qcow2`), disk);
-  const dataDisk = join(work, 'data.qcow2');
-  await copyFile(base.dataDisk, dataDisk);
 
   let artifact: string;
   if (o.target === 'ova') {
@@ -228,7 +233,11 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     );
   } else {
     artifact = join(distDir, `${name}-${version}.raw`);
-    await stage('raw', () => exec('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', disk, artifact]));
+    const dataRaw = join(distDir, `${name}-${version}-data.raw`);
+    await stage('raw', async () => {
+      await exec('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', disk, artifact]);
+      await exec('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', dataDisk, dataRaw]);
+    });
   }
   return { name, version, artifact, disk, dataDisk, accel, base, stages, omitted, consoleLog };
 }

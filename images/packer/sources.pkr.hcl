@@ -25,7 +25,13 @@ source "qemu" "appliance" {
   # the seal script is uploaded by the build; it removes the build user, then powers off
   shutdown_command = "sudo /bin/sh /tmp/drydock-seal.sh --poweroff"
   shutdown_timeout = "10m"
-  qemuargs         = [["-serial", "file:${var.console_log}"]]
+  # two disks: naming -drive here replaces Packer's own drive argument, so the golden disk is listed too;
+  # the data disk (ext4 "drydock-data") is written by the provisioners and ships beside it
+  qemuargs = [
+    ["-serial", "file:${var.console_log}"],
+    ["-drive", "file=${var.output_dir}/${var.name}-${var.version}.qcow2,if=virtio,cache=writeback,discard=unmap,format=qcow2"],
+    ["-drive", "file=${var.data_disk},if=virtio,cache=writeback,discard=unmap,format=qcow2"],
+  ]
 }
 
 source "amazon-ebs" "appliance" {

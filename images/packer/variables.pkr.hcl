@@ -43,6 +43,12 @@ variable "base_disk" {
   description = "The base OS disk (qcow2) from images/base."
 }
 
+variable "data_disk" {
+  type        = string
+  default     = ""
+  description = "A working copy of the base's data disk (qcow2): the provisioners put k3s and Drydock state on it."
+}
+
 variable "ssh_private_key_file" {
   type        = string
   default     = ""
