@@ -36,6 +36,9 @@ export interface Demo {
 }
 
 // what the built bundles depend on: the demo sources, busybox, and the code that signs and packs
+// per user: a cache written by root is not writable by another user (and not to be trusted by one)
+const defaultCache = () => join(tmpdir(), `drydock-demo-cache-${process.getuid?.() ?? 'user'}`);
+
 const HASHED = ['examples/demo', 'updater/bundle', 'updater/tuf', 'updater/release', 'updater/oci'];
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -93,7 +96,7 @@ export async function buildDemoLayout(opts: { cacheDir?: string; busybox?: strin
   specs: Record<DemoVersion, string>;
 }> {
   const busybox = await readBusybox(opts.busybox ?? DEFAULT_BUSYBOX);
-  const cache = opts.cacheDir ?? join(tmpdir(), 'drydock-demo-cache');
+  const cache = opts.cacheDir ?? defaultCache();
   const dir = join(cache, `layout-${await contentHash(busybox)}`);
   await mkdir(cache, { recursive: true });
   return withFileLock(`${dir}.lock`, async () => {
@@ -122,12 +125,12 @@ async function copySources(into: string): Promise<void> {
 }
 
 /**
- * The demo fixture (seam 5). Cached under `cacheDir` (default: <tmp>/drydock-demo-cache) by a hash
+ * The demo fixture (seam 5). Cached under `cacheDir` (default: <tmp>/drydock-demo-cache-<uid>) by a hash
  * of its inputs; a second call, in this process or another, returns the same files at once.
  */
 export async function buildDemo(opts: { cacheDir?: string; busybox?: string } = {}): Promise<Demo> {
   const busybox = await readBusybox(opts.busybox ?? DEFAULT_BUSYBOX);
-  const cache = opts.cacheDir ?? join(tmpdir(), 'drydock-demo-cache');
+  const cache = opts.cacheDir ?? defaultCache();
   await mkdir(cache, { recursive: true });
   const dir = join(cache, `demo-${await contentHash(busybox)}`);
   return withFileLock(`${dir}.lock`, async () => {

@@ -27,6 +27,7 @@ import {
   stopAll,
   volumeDir,
 } from './controller.ts';
+import { isRoot } from './runtime.ts';
 import {
   loadState,
   type StandinState,
@@ -162,7 +163,14 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
             await writeOciLayoutDir([img], store, join(work, 'layout'));
             const r = await exec(
               'umoci',
-              ['raw', 'unpack', '--image', `${join(work, 'layout')}:${tagOf(img.ref)}`, join(work, 'rootfs')],
+              [
+                'raw',
+                'unpack',
+                ...(isRoot() ? [] : ['--rootless']),
+                '--image',
+                `${join(work, 'layout')}:${tagOf(img.ref)}`,
+                join(work, 'rootfs'),
+              ],
               {
                 timeoutMs: 300_000,
               },
