@@ -9,7 +9,7 @@ export type PackerVar = string | number | string[];
 
 function hclString(s: string): string {
   // a JSON string is an HCL string, except that HCL interpolates ${ and %{
-  return JSON.stringify(s).replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+  return JSON.stringify(s).replace(/\$\{/g, '$$$${').replace(/%\{/g, '%%{');
 }
 
 export function pkrvars(vars: Record<string, PackerVar>): string {

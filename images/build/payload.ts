@@ -82,7 +82,10 @@ export async function stagePayload(
   const omitted = [...p.inputs.omitted];
   if (!present.includes('web/dist'))
     omitted.push('admin page: web/dist not built (run npm run build:web); the updater serves its API only');
-  const modules = await productionPackages(repo);
+  // optional platform packages (other OSes' esbuild, fsevents) are in the lock but not on disk
+  const modules: string[] = [];
+  for (const m of await productionPackages(repo))
+    if (await stat(join(repo, m)).catch(() => null)) modules.push(m);
   await exec('tar', [
     '--zstd',
     '-cf',
