@@ -251,6 +251,11 @@ async function follow(
   const status = stack?.StackStatus ?? 'UNKNOWN';
   if (status === 'CREATE_COMPLETE' || status === 'UPDATE_COMPLETE')
     return result(stackName, stack!, action, watcher.events.length);
+  if (IN_PROGRESS.test(status))
+    throw new DrydockError(
+      'STACK_FAILED',
+      `stack ${stackName} is still ${status} after waiting ${io.maxWaitSeconds ?? 3 * 3600} s; follow it with drydock aws status --stack ${stackName}`,
+    );
   const reason = firstFailure(watcher.events) ?? stack?.StackStatusReason ?? 'no reason given';
   if (ROLLED_BACK.has(status))
     throw new DrydockError('STACK_ROLLED_BACK', `stack ${stackName} rolled back (${status}): ${reason}`, {

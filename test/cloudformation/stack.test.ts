@@ -130,6 +130,17 @@ describe('launch', () => {
   });
 });
 
+test('a waiter that gives up while the stack is still in progress says so', async () => {
+  const { fake, io } = setup();
+  fake.failNext = undefined;
+  const err = await launchStack(
+    { ...io, maxWaitSeconds: 0.01, waitDelays: { min: 0.001, max: 0.002 } },
+    { stackName: 'slow', templateBody: body, template, params },
+  ).catch((e) => e);
+  expect(err.code).toBe('STACK_FAILED');
+  expect(err.message).toContain('is still CREATE_IN_PROGRESS');
+});
+
 describe('status and delete', () => {
   test('status shows outputs and masks NoEcho values; delete streams and waits until gone', async () => {
     const { fake, lines, io } = setup();

@@ -25,6 +25,11 @@ describe('the template against the AWS resource specification', () => {
     expect(await validateTemplate(fresh())).toEqual([]);
   });
 
+  test("fits CloudFormation's 51,200-byte limit for a template sent in the request body", () => {
+    expect(renderTemplate(buildTemplate(), 'json').length).toBeLessThan(51_200);
+    expect(renderTemplate(buildTemplate(), 'yaml').length).toBeLessThan(51_200);
+  });
+
   test('also with every option set', async () => {
     const t = buildTemplate({
       ssmParameter: '/acme/appliance/ami',
