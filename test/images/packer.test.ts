@@ -81,7 +81,10 @@ describe('images/packer', () => {
   });
 
   it('formats variables as HCL without letting ${ interpolate', () => {
-    expect(pkrvars({ a: 'x${y}"z', n: 2, l: ['p', 'q'] })).toBe('a = "x$${y}\\"z"\nn = 2\nl = ["p", "q"]\n');
+    const tricky = `x$${'{'}y}"z`; // x${y}"z
+    expect(pkrvars({ a: tricky, n: 2, l: ['p', 'q'] })).toBe(
+      `a = "x$$${'{'}y}\\"z"\nn = 2\nl = ["p", "q"]\n`,
+    );
     expect(needsPlugins('1.6.6')).toBe(false);
     expect(needsPlugins('1.7.0')).toBe(true);
     expect(needsPlugins('1.11.2')).toBe(true);
