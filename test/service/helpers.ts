@@ -171,7 +171,14 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { box?: (root: string) => Box; limits?: Partial<Limits>; mustChange?: boolean; root?: string } = {},
+  opts: {
+    box?: (root: string) => Box;
+    limits?: Partial<Limits>;
+    mustChange?: boolean;
+    root?: string;
+    host?: string;
+    logStdout?: NodeJS.WritableStream | null;
+  } = {},
 ): Promise<Harness & { box: TestBox }> {
   const root = opts.root ?? (await mkdtemp(join(tmpdir(), 'drydock-svc-')));
   const web = join(root, 'web');

@@ -133,6 +133,10 @@ describe('one operation at a time', () => {
     expect([a.status, b.status].sort()).toEqual([202, 409]);
     const loser = a.status === 409 ? a : b;
     expect(loser.json().error.code).toBe('UPDATE_IN_PROGRESS');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(
+      h.box.audits.some((e) => e.action === 'request.refused' && e.detail.includes('UPDATE_IN_PROGRESS')),
+    ).toBe(true);
     expect(h.box.applies - before).toBe(1);
     // a rollback while it runs is refused too; after it ended the next one may run
     expect((await call(h, 'POST', '/api/v1/update/rollback', { cookie, csrf, body: {} })).status).toBe(409);

@@ -84,6 +84,13 @@ describe('with a session but no CSRF token', () => {
     expect(h.box.applies).toBe(0);
     expect(h.box.staged).toEqual([]);
     expect(h.box.settings.autoStage).toBe(false);
+    // each refusal is in the audit log, under the session's user
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = h.box.audits.filter(
+      (a) => a.action === 'request.refused' && a.detail.includes('CSRF_INVALID'),
+    );
+    expect(refused.length).toBe(MUTATIONS.length * 2);
+    expect(refused.every((a) => a.user === 'admin' && a.result === 'error')).toBe(true);
     // the session itself still works for reads, and the token from GET /session is the login one
     const s = await call(h, 'GET', '/api/v1/session', { cookie });
     expect(s.status).toBe(200);

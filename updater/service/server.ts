@@ -111,6 +111,8 @@ export interface Context {
 declare module 'fastify' {
   interface FastifyRequest {
     drydockSession?: Session;
+    /** the error this request answered with, for the audit of refused mutations */
+    drydockError?: DrydockError;
   }
   interface FastifyContextConfig {
     /** 'session' (default for /api), 'none' (sign-in), 'metrics' (session or loopback) */
@@ -120,6 +122,14 @@ declare module 'fastify' {
   }
 }
 
+const SERVICE_REFUSALS = new Set<ErrorCode>([
+  'CSRF_INVALID',
+  'PASSWORD_CHANGE_REQUIRED',
+  'UPDATE_IN_PROGRESS',
+  'USAGE',
+  'CONFIG_INVALID',
+  'PAYLOAD_TOO_LARGE',
+]);
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 const MUTATION = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -187,16 +197,9 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     async operation(what, reply, wait, fn) {
       const run = ctx.exclusive(what, fn);
       if (wait) return { operation: what, running: false, result: await run };
-      let settled = false;
       const outcome = run.then(
-        (result) => {
-          settled = true;
-          return { ok: true as const, result };
-        },
-        (err: unknown) => {
-          settled = true;
-          return { ok: false as const, err };
-        },
+        (result) => ({ ok: true as const, result }),
+        (err: unknown) => ({ ok: false as const, err }),
       );
       const timer = new Promise<null>((r) => setTimeout(() => r(null), limits.operationWaitMs).unref());
       const first = await Promise.race([outcome, timer]);
@@ -208,7 +211,6 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
       void outcome.then((o) => {
         if (!o.ok) app.log.warn({ err: asDrydockError(o.err).toJSON(), operation: what }, 'operation failed');
       });
-      void settled;
       reply.code(202);
       return { operation: what, running: true };
     },
@@ -287,6 +289,7 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
 
   app.setErrorHandler((err, req, reply) => {
     const e = toDrydockError(err);
+    req.drydockError = e;
     if (e.code === 'INTERNAL') req.log.error({ err }, 'internal error');
     else if (e.httpStatus >= 500) req.log.warn({ err: e.toJSON() }, 'request failed');
     const message = e.code === 'INTERNAL' ? 'internal error; the service log has the details' : e.message;
@@ -316,6 +319,16 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
   });
 
   app.addHook('onResponse', async (req, reply) => {
+    if (!MUTATION.has(req.method)) return;
+    // mutations the service itself refused reach the audit log here (the engine records its own)
+    const e = req.drydockError;
+    if (e && req.drydockSession && SERVICE_REFUSALS.has(e.code))
+      await ctx.audit(
+        req,
+        'request.refused',
+        `${req.method} ${req.url.split('?')[0]}: ${e.code}: ${e.message}`,
+        'error',
+      );
     if (MUTATION.has(req.method))
       req.log.info(
         {
