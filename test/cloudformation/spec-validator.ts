@@ -64,6 +64,7 @@ export async function validateTemplate(template: Record<string, unknown>): Promi
 
   for (const [name, p] of Object.entries(params)) {
     if (typeof p.Type !== 'string') errors.push(`parameter ${name} has no Type`);
+    else if (!isParameterType(p.Type)) errors.push(`parameter ${name}: ${p.Type} is not a parameter type`);
     if (Array.isArray(p.AllowedValues) && p.Default !== undefined && !p.AllowedValues.includes(p.Default))
       errors.push(`parameter ${name}: Default ${String(p.Default)} is not among its AllowedValues`);
     if (typeof p.AllowedPattern === 'string' && typeof p.Default === 'string') {
@@ -72,6 +73,17 @@ export async function validateTemplate(template: Record<string, unknown>): Promi
         errors.push(`parameter ${name}: Default "${p.Default}" does not match its AllowedPattern`);
     }
   }
+
+  const ui = (template.Metadata as Record<string, Record<string, unknown>> | undefined)?.[
+    'AWS::CloudFormation::Interface'
+  ] as
+    | { ParameterGroups?: { Parameters?: string[] }[]; ParameterLabels?: Record<string, unknown> }
+    | undefined;
+  for (const g of ui?.ParameterGroups ?? [])
+    for (const p of g.Parameters ?? [])
+      if (!(p in params)) errors.push(`AWS::CloudFormation::Interface groups an unknown parameter ${p}`);
+  for (const p of Object.keys(ui?.ParameterLabels ?? {}))
+    if (!(p in params)) errors.push(`AWS::CloudFormation::Interface labels an unknown parameter ${p}`);
 
   for (const [name, res] of Object.entries(resources)) {
     for (const key of Object.keys(res))
@@ -236,6 +248,19 @@ export async function validateTemplate(template: Record<string, unknown>): Promi
       }
     }
   }
+}
+
+// the parameter types CloudFormation knows: plain ones, AWS-specific ones, and SSM-backed ones
+const PLAIN_TYPES = new Set(['String', 'Number', 'List<Number>', 'CommaDelimitedList']);
+const AWS_TYPES =
+  /^(List<)?AWS::EC2::(AvailabilityZone::Name|Image::Id|Instance::Id|KeyPair::KeyName|SecurityGroup::GroupName|SecurityGroup::Id|Subnet::Id|Volume::Id|VPC::Id)>?$|^AWS::Route53::HostedZone::Id$|^List<AWS::Route53::HostedZone::Id>$/;
+function isParameterType(type: string): boolean {
+  if (PLAIN_TYPES.has(type) || AWS_TYPES.test(type)) return true;
+  const ssm = /^AWS::SSM::Parameter::Value<(.+)>$/.exec(type);
+  return (
+    type === 'AWS::SSM::Parameter::Name' ||
+    (!!ssm && (PLAIN_TYPES.has(ssm[1]!) || AWS_TYPES.test(ssm[1]!) || ssm[1] === 'List<String>'))
+  );
 }
 
 function isIntrinsic(v: unknown): boolean {

@@ -109,6 +109,19 @@ describe('the template against the AWS resource specification', () => {
     expect(errors).toContain('resource ElasticIp: condition WantsEip is not defined');
   });
 
+  test('an unknown parameter type or a console group naming no parameter is refused', async () => {
+    const t = fresh();
+    t.Parameters.AmiId.Type = 'AWS::SSM::Parameter::Value<AWS::EC2::Ami::Id>';
+    t.Parameters.VpcId.Type = 'AWS::EC2::Vpc::Id';
+    t.Metadata['AWS::CloudFormation::Interface'].ParameterGroups[0].Parameters.push('Ghost');
+    const errors = await validateTemplate(t);
+    expect(errors).toContain(
+      'parameter AmiId: AWS::SSM::Parameter::Value<AWS::EC2::Ami::Id> is not a parameter type',
+    );
+    expect(errors).toContain('parameter VpcId: AWS::EC2::Vpc::Id is not a parameter type');
+    expect(errors).toContain('AWS::CloudFormation::Interface groups an unknown parameter Ghost');
+  });
+
   test('a CreationPolicy on a resource type that ignores it is refused', async () => {
     const t = fresh();
     t.Resources.LaunchTemplate.CreationPolicy = t.Resources.Instance.CreationPolicy;
