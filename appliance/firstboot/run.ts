@@ -87,7 +87,8 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
     };
   }
   // on a later boot only what was refused or missing is looked at again
-  const want = (k: SettingKey) => !done || done.pending.includes(k);
+  // ("source" pending: the whole source was unusable, so everything is read again)
+  const want = (k: SettingKey) => !done || done.pending.includes(k) || done.pending.includes('source');
 
   const read = await readSettings({
     root,
@@ -112,6 +113,7 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
   const pending = new Set<string>();
   const notes: string[] = [];
   const ok = (k: SettingKey) => values[k] !== undefined && !bad.has(k);
+  if (read.problems.length) pending.add('source');
   const refuse = (k: SettingKey) => {
     if (values[k] !== undefined && bad.has(k)) pending.add(k);
   };

@@ -227,6 +227,13 @@ describe('bad settings are refused, the box stays reachable', () => {
     const r = await runFirstboot({ root, exec, fetch: () => Promise.reject(new Error('x')) });
     expect(r.problems[0]?.key).toBe('source');
     expect(read(root, PATHS.network)).toContain('DHCP=yes');
+    // the whole environment is read again at the next boot
+    const xml = readFileSync(join(FIX, 'ovf-env.xml'), 'utf8');
+    const fixed = recordingExec({ vmtoolsd: () => ({ stdout: xml, exitCode: 0 }) });
+    const r2 = await runFirstboot({ root, exec: fixed.exec, fetch: () => Promise.reject(new Error('x')) });
+    expect(r2.problems).toEqual([]);
+    expect(read(root, 'etc/hostname')).toBe('portal01.example.com\n');
+    expect(read(root, PATHS.network)).toContain('Address=192.0.2.10/24');
   });
 });
 
