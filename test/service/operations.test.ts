@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureCertificate, spoolDir } from '../../updater/service/index.ts';
-import { call, type Harness, login, startHarness, type TestBox } from './helpers.ts';
+import { ensureCertificate, spoolDir, startService } from '../../updater/service/index.ts';
+import { call, type Harness, login, startHarness, TestBox } from './helpers.ts';
 
 let h: Harness & { box: TestBox };
 let cookie: string;
@@ -335,5 +335,23 @@ describe('support bundle', () => {
     expect(all).not.toContain(csrf);
     expect(all).not.toContain('a long test passphrase');
     expect(all).not.toContain(cookie.split('=')[1]!);
+  });
+});
+
+describe('start', () => {
+  it('a port in use is a clear error, and nothing is left running', async () => {
+    const box = new TestBox(h.root);
+    await expect(
+      startService({
+        root: h.root,
+        listen: { host: '127.0.0.1', port: h.port },
+        redirect: null,
+        box,
+        webDir: null,
+        logStdout: null,
+        schedule: false,
+      }),
+    ).rejects.toMatchObject({ code: 'NETWORK_FAILED', message: expect.stringMatching(/in use/) });
+    expect(box.listeners.size).toBe(0);
   });
 });

@@ -53,6 +53,21 @@ export async function loadEngine(): Promise<EngineModule> {
   return mod as EngineModule;
 }
 
+function listenError(err: unknown, at: Endpoint): DrydockError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${at.host}:${at.port}`;
+  if (code === 'EADDRINUSE')
+    return new DrydockError('NETWORK_FAILED', `cannot listen on ${where}: the address is in use`);
+  if (code === 'EACCES')
+    return new DrydockError(
+      'NETWORK_FAILED',
+      `cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`,
+    );
+  if (code === 'EADDRNOTAVAIL')
+    return new DrydockError('NETWORK_FAILED', `cannot listen on ${where}: no such address on this machine`);
+  return new DrydockError('NETWORK_FAILED', `cannot listen on ${where}: ${(err as Error).message}`);
+}
+
 export const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist');
 
 export interface RunningService {
@@ -158,16 +173,32 @@ export async function startService(opts: {
     });
     scheduler.configure(await box.getSettings());
   }
-  const address = await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  let address: string;
   let redirect: Server | null = null;
   let redirectUrl: string | null = null;
-  if (opts.redirect) {
-    const port = (app.server.address() as { port: number }).port;
-    redirect = createRedirectServer(opts.listen.port === 0 ? port : opts.listen.port);
-    redirect.listen(opts.redirect.port, opts.redirect.host);
-    await once(redirect, 'listening');
-    const ra = redirect.address() as { address: string; port: number };
-    redirectUrl = `http://${ra.address.includes(':') ? `[${ra.address}]` : ra.address}:${ra.port}`;
+  try {
+    address = await app.listen({ host: opts.listen.host, port: opts.listen.port }).catch((err) => {
+      throw listenError(err, opts.listen);
+    });
+    if (opts.redirect) {
+      const port = (app.server.address() as { port: number }).port;
+      const r = createRedirectServer(opts.listen.port === 0 ? port : opts.listen.port);
+      redirect = r;
+      await new Promise<void>((res, rej) => {
+        r.once('error', (err) => rej(listenError(err, opts.redirect!)));
+        r.listen(opts.redirect!.port, opts.redirect!.host, () => res());
+      });
+      const ra = r.address() as { address: string; port: number };
+      redirectUrl = `http://${ra.address.includes(':') ? `[${ra.address}]` : ra.address}:${ra.port}`;
+    }
+  } catch (err) {
+    // nothing half-started stays behind
+    scheduler?.stop();
+    redirect?.close();
+    await app.close();
+    await box.close();
+    db.close();
+    throw err;
   }
   log.info({ url: address, redirect: redirectUrl }, 'drydock updater listening');
   let closed = false;
