@@ -2,7 +2,7 @@
 // 127.0.0.1) whose box root was made by initBox with the demo 1.0.0 bundle on the stand-in cluster.
 // The flows click through the page the way an administrator would; nothing is faked in between.
 // Figures (first-load bytes, confirm → first progress) are printed, not asserted.
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -21,6 +21,8 @@ import {
   trackTransfer,
 } from './harness.ts';
 
+// the first password as AWS first boot hands it over (the instance ID): a change is forced
+const INITIAL_PASSWORD = 'i-0123456789abcdef0';
 const PASSWORD = 'correct horse battery staple';
 
 let demo: Demo;
@@ -37,15 +39,15 @@ beforeAll(async () => {
   demo = await buildDemo();
   work = await mkdtemp(join(tmpdir(), 'drydock-web-'));
   root = join(work, 'box');
-  const pw = join(work, 'admin-password');
-  await writeFile(pw, `${PASSWORD}\n`, { mode: 0o600 });
-  await initBox({
-    root,
-    trustPath: demo.rootPath,
-    bundlePath: demo.bundles['1.0.0'],
-    cluster: 'standin',
-    adminPasswordFile: pw,
-  });
+  await initBox({ root, trustPath: demo.rootPath, bundlePath: demo.bundles['1.0.0'], cluster: 'standin' });
+  // seam 7: first boot's hand-off of the first admin password, consumed by the service at start
+  const secrets = join(root, 'var', 'lib', 'drydock', 'secrets');
+  await mkdir(secrets, { recursive: true, mode: 0o700 });
+  await writeFile(
+    join(secrets, 'initial-admin.json'),
+    JSON.stringify({ password: INITIAL_PASSWORD, source: 'instance-id', mustChange: true }),
+    { mode: 0o600 },
+  );
   service = await startService(root, ['--http-redirect', 'none', '--no-schedule']);
   browser = await launchChromium();
   context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
@@ -108,7 +110,7 @@ async function confirmAndTime(): Promise<number> {
 }
 
 describe('admin page (Chromium, real updater service, demo releases on the stand-in)', () => {
-  it('first load is small; a wrong password is refused in plain words; sign-in shows the overview', async () => {
+  it('first load is small; a wrong password is refused in plain words; a default password must be changed', async () => {
     const transfer = await trackTransfer(page);
     await page.goto(`${service.url}/`);
     await page.getByLabel('Password').waitFor();
@@ -125,6 +127,21 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong');
 
+    await page.getByLabel('Password').fill(INITIAL_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+    await page.getByLabel('Current password').fill(INITIAL_PASSWORD);
+    await page.getByLabel('New password', { exact: true }).fill('short');
+    await page.getByLabel('New password again').fill('short');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('at least 12 characters');
+    await page.getByLabel('New password', { exact: true }).fill(PASSWORD);
+    await page.getByLabel('New password again').fill(PASSWORD);
+    await screenshot(page, 'password-change');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    // the new password is the one that works now: sign out and in again
+    await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
@@ -150,6 +167,7 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     console.log(`[figure] confirm → first progress on screen: ${ms.toFixed(1)} ms (goal ≤ 200 ms)`);
     // every other action waits while the update runs
     await expect.poll(() => page.getByRole('button', { name: 'Check for updates' }).isDisabled()).toBe(true);
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, 'update-progress');
     await page.locator('[data-testid=outcome][data-outcome=committed]').waitFor({ timeout: 120_000 });
     await expect.poll(() => page.getByTestId('su-version').textContent(), { timeout: 10_000 }).toBe('1.1.0');
@@ -210,8 +228,10 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
       .waitFor({ timeout: 120_000 });
     await expect.poll(() => page.getByTestId('su-version').textContent(), { timeout: 10_000 }).toBe('1.0.0');
     expect(await page.locator('li.hist').first().textContent()).toContain('Rollback');
-    await page.getByRole('heading', { name: 'History' }).scrollIntoViewIfNeeded();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, 'rollback-done');
+    await page.getByRole('heading', { name: 'History' }).scrollIntoViewIfNeeded();
+    await screenshot(page, 'history');
   }, 180_000);
 
   it('settings save and read back; support and narrow screens render', async () => {

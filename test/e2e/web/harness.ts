@@ -202,3 +202,47 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
 }
+
+/** A static file server on 127.0.0.1 for a channel repository (Range requests supported). */
+export async function serveStatic(dir: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const { createServer: createHttpServer } = await import('node:http');
+  const { createReadStream } = await import('node:fs');
+  const { stat } = await import('node:fs/promises');
+  const { normalize } = await import('node:path');
+  const server = createHttpServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = join(dir, normalize(path).replace(/^(\.\.[/\\])+/, ''));
+    const s = await stat(file).catch(() => null);
+    if (!s?.isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    let start = 0;
+    let end = s.size - 1;
+    if (m) {
+      start = Number(m[1]);
+      if (m[2]) end = Number(m[2]);
+      if (start >= s.size) {
+        res.writeHead(416, { 'content-range': `bytes */${s.size}` }).end();
+        return;
+      }
+      res.writeHead(206, {
+        'content-range': `bytes ${start}-${end}/${s.size}`,
+        'content-length': end - start + 1,
+      });
+    } else res.writeHead(200, { 'content-length': s.size, 'accept-ranges': 'bytes' });
+    createReadStream(file, { start, end }).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}

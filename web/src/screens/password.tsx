@@ -48,7 +48,7 @@ export function PasswordForm(props: { forced?: boolean; onChanged: () => void | 
 
   const id = props.forced ? 'forced' : 'settings';
   return (
-    <form onSubmit={submit} class="stack">
+    <form onSubmit={submit} class="stack" noValidate>
       {/* lets password managers file the new password under the right account */}
       <input type="text" name="username" autocomplete="username" value="admin" readOnly hidden />
       <label for={`${id}-current`}>Current password</label>

@@ -142,7 +142,7 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
         aria-labelledby="su-progress"
         ref={progressRef}
         tabIndex={-1}
-        hidden={!showProgress(live.state, pending)}
+        hidden={!showProgress(live.state, pending, latest)}
         data-testid="progress"
       >
         <h2 id="su-progress">{progressTitle(ctx, pending)}</h2>
@@ -254,7 +254,7 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
                 disabled={disabled}
                 onClick={() => setConfirm({ kind: 'rollback' })}
               >
-                Roll back to {status.previous.version}
+                {rollbackLabel(status.previous.version, status.running?.version)}
               </button>
             </div>
           </>
@@ -288,7 +288,7 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
         title={
           confirm?.kind === 'update'
             ? `Update to ${confirm.release.version}?`
-            : `Roll back to ${status?.previous?.version ?? 'the previous release'}?`
+            : `${rollbackLabel(status?.previous?.version ?? 'the previous release', status?.running?.version)}?`
         }
         confirmLabel={confirm?.kind === 'update' ? `Update to ${confirm.release.version}` : 'Roll back'}
         danger={confirm?.kind === 'rollback'}
@@ -302,7 +302,7 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
       >
         {confirm?.kind === 'update' ? (
           <UpdateExplanation release={confirm.release} running={status?.running?.version ?? null} />
-        ) : (
+        ) : confirm?.kind === 'rollback' ? (
           <ul>
             <li>
               The appliance goes back to {status?.previous?.version} (now running {status?.running?.version}).
@@ -315,10 +315,24 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
               The backend may be unavailable for a short while, until the previous release is healthy again.
             </li>
           </ul>
-        )}
+        ) : null}
       </ConfirmDialog>
     </>
   );
+}
+
+/** Numeric x.y.z comparison, enough to word the button (the engine decides what is allowed). */
+function newer(a: string, b: string | undefined): boolean {
+  if (!b) return false;
+  const pa = a.split(/[.+-]/).map(Number);
+  const pb = b.split(/[.+-]/).map(Number);
+  for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) > (pb[i] ?? 0);
+  return false;
+}
+
+function rollbackLabel(previous: string, running: string | undefined): string {
+  // after a rollback the retained release is the newer one: going there is a return, not a rollback
+  return newer(previous, running) ? `Return to ${previous}` : `Roll back to ${previous}`;
 }
 
 function stagedFallback(version: string, status: BoxStatus | null): ReleaseSummary {
@@ -359,7 +373,9 @@ function UpdateExplanation(props: { release: ReleaseSummary; running: string | n
   );
 }
 
-function showProgress(state: string, pending: string | null): boolean {
+function showProgress(state: string, pending: string | null, latest: HistoryEntry | null): boolean {
+  // the first install (box init) ends "committed" too, but there is no update to report on
+  if (state === 'committed' && latest?.kind === 'install' && pending === null) return false;
   return (
     (pending !== null && pending !== 'check' && pending !== 'cancel') ||
     (state !== 'idle' && state !== 'available')
