@@ -73,6 +73,18 @@ describe('stand-in cluster with the demo releases', () => {
     expect(pods).toHaveLength(1);
   });
 
+  it('publishes NodePort 30080 on a free host port for a browser', async () => {
+    const pub = await driver.publish(30080);
+    try {
+      const res = await fetch(`http://127.0.0.1:${pub.port}/`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('<strong id="version">1.1.0</strong>');
+    } finally {
+      await pub.close();
+    }
+    await expect(fetch(`http://127.0.0.1:${pub.port}/`)).rejects.toThrow();
+  });
+
   it('1.2.0 never becomes ready: its container exits 1 (CrashLoopBackOff) and 1.1.0 keeps serving', async () => {
     const store = await storeP;
     const img = await demoImage(store, 'web-1.2.0', 'demo.local/drydock-demo/web:1.2.0');

@@ -189,7 +189,8 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
         for (const img of todo) {
           if (!names.has(img.ref))
             throw new DrydockError('IMAGE_INVALID', `containerd did not list ${img.ref} after the import`);
-          const r = (record[img.manifest.digest] ??= { refs: [], importedAt: new Date(now()).toISOString() });
+          record[img.manifest.digest] ??= { refs: [], importedAt: new Date(now()).toISOString() };
+          const r = record[img.manifest.digest]!;
           if (!r.refs.includes(img.ref)) r.refs.push(img.ref);
         }
         await atomicWrite(join(root, IMPORTS), JSON.stringify(record, null, 1), 0o600);

@@ -6,7 +6,10 @@
 // on documents shaped like the API server's). What is simulated: the API server and controllers
 // (controller.ts), Services (a NodePort probe is routed to a ready pod of the Service), and
 // isolation (namespaces + chroot, no cgroups or seccomp).
+
+import { spawn } from 'node:child_process';
 import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { DrydockError } from '../../../core/index.ts';
 import type { BlobStore } from '../../blobstore/index.ts';
@@ -22,12 +25,12 @@ import {
   newUid,
   podReady,
   reconcile,
-  resolvePort,
   statusDocuments,
   stopAll,
   volumeDir,
 } from './controller.ts';
-import { isRoot } from './runtime.ts';
+import { inNetns, isRoot } from './runtime.ts';
+import { endpointFor, serviceForNodePort } from './service.ts';
 import {
   loadState,
   type StandinState,
@@ -51,6 +54,16 @@ export interface StandinDriver extends ClusterDriver {
   readonly kind: 'standin';
   /** Stops every container of this box (the simulated node powers off); the desired state stays. */
   shutdown(): Promise<void>;
+  /**
+   * Makes a NodePort reachable from the host (for the local demo and a browser): a TCP listener on
+   * host:hostPort (0 = any free port) that pipes each connection into a ready pod of the Service.
+   * Lives as long as this process or until close().
+   */
+  publish(
+    nodePort: number,
+    hostPort?: number,
+    host?: string,
+  ): Promise<{ port: number; close(): Promise<void> }>;
   /** The cluster as `kubectl get deploy,sts,ds,job,rs,pods -o json` would list it (for debugging and tests). */
   kubectlGet(): Promise<{ apiVersion: 'v1'; kind: 'List'; items: unknown[] }>;
 }
@@ -148,6 +161,7 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
       let skipped = 0;
       let done = 0;
       onProgress?.(0, images.length);
+      await removeStaleUnpacks(join(dir, 'images'));
       for (const img of images) {
         const known = await withStateLock(root, async () => (await loadState(root)).images[img.ref]);
         const hex = img.manifest.digest.slice(7);
@@ -184,7 +198,10 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
             }
             await rm(join(work, 'layout'), { recursive: true, force: true });
             await mkdir(join(dir, 'images', hex), { recursive: true });
-            await rename(join(work, 'rootfs'), join(dir, rootfsRel));
+            await rename(join(work, 'rootfs'), join(dir, rootfsRel)).catch((e: NodeJS.ErrnoException) => {
+              // another process unpacked the same image meanwhile: theirs is as good as ours
+              if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;
+            });
             await rm(work, { recursive: true, force: true });
           }
           await withStateLock(root, async () => {
@@ -236,16 +253,8 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
           );
         return ok(`${p.name}: HTTP ${status} from ${via}`);
       };
-      const findService = (st: StandinState) =>
-        Object.values(st.objects).find(
-          (o) =>
-            o.ref.kind === 'Service' &&
-            ((o.object.spec as { ports?: { nodePort?: number }[] } | undefined)?.ports ?? []).some(
-              (x) => x.nodePort === port,
-            ),
-        );
       const known = local
-        ? await withStateLock(root, async () => findService(await loadState(root)))
+        ? await withStateLock(root, async () => serviceForNodePort(await loadState(root), port))
         : undefined;
       if (!known) {
         // not a NodePort of this cluster: something on the host, fetched for real
@@ -257,42 +266,55 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
         }
       }
       return observe(async (ctx) => {
-        const svc = findService(ctx.state);
-        if (!svc) return fail(`${p.name}: nothing listens on NodePort ${port}`);
-        const spec = svc.object.spec as {
-          selector?: Record<string, string>;
-          ports: { nodePort?: number; targetPort?: number | string; port?: number }[];
-        };
-        const sp = spec.ports.find((x) => x.nodePort === port)!;
-        const selector = Object.entries(spec.selector ?? {});
-        const name = `service ${svc.ref.namespace}/${svc.ref.name}`;
-        // kube-proxy sends NodePort traffic only to ready endpoints of the Service
-        const endpoints = Object.values(ctx.state.pods).filter(
-          (pod) =>
-            pod.namespace === svc.ref.namespace &&
-            selector.length > 0 &&
-            selector.every(([k, v]) => pod.labels[k] === v) &&
-            podReady(pod),
+        const ep = endpointFor(ctx.state, port, podReady);
+        if ('error' in ep) return fail(`${p.name}: ${ep.error}`);
+        const r = await httpInNetns(
+          ctx,
+          ep.pid,
+          ep.port,
+          `${url.pathname}${url.search}`,
+          p.timeoutSeconds ?? 5,
         );
-        if (endpoints.length === 0)
-          return fail(`${p.name}: no ready endpoint behind NodePort ${port} (${name})`);
-        const pod = endpoints[0]!;
-        for (const c of (pod.spec.containers as Record<string, unknown>[]) ?? []) {
-          const target = resolvePort(c, sp.targetPort ?? sp.port);
-          const run = pod.containers.find((x) => x.name === c.name)?.run;
-          if (target === null || !run) continue;
-          const r = await httpInNetns(
-            ctx,
-            run.pid,
-            target,
-            `${url.pathname}${url.search}`,
-            p.timeoutSeconds ?? 5,
-          );
-          if (r.status === 0) return fail(`${p.name}: ${name} pod ${pod.name}: ${r.error}`);
-          return judge(r.status, r.body, `${name} (pod ${pod.name})`);
-        }
-        return fail(`${p.name}: ${name} target port ${String(sp.targetPort)} not found in pod ${pod.name}`);
+        const via = `${ep.service} (pod ${ep.pod})`;
+        if (r.status === 0) return fail(`${p.name}: ${via}: ${r.error}`);
+        return judge(r.status, r.body, via);
       });
+    },
+
+    async publish(nodePort: number, hostPort = 0, host = '127.0.0.1') {
+      const open = new Set<import('node:net').Socket>();
+      const server = createServer((socket) => {
+        open.add(socket);
+        socket.on('close', () => open.delete(socket));
+        socket.on('error', () => socket.destroy());
+        observe((ctx) => endpointFor(ctx.state, nodePort, podReady))
+          .then((ep) => {
+            if ('error' in ep || socket.destroyed) return socket.destroy();
+            // a byte pipe into the pod's network namespace, one per connection
+            const [cmd, ...args] = inNetns(ep.pid, ['/bin/busybox', 'nc', '127.0.0.1', String(ep.port)]);
+            const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+            socket.pipe(child.stdin);
+            child.stdout.pipe(socket);
+            child.stdin.on('error', () => {});
+            child.on('exit', () => socket.end());
+            child.on('error', () => socket.destroy());
+            socket.on('close', () => child.kill('SIGKILL'));
+          })
+          .catch(() => socket.destroy());
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(hostPort, host, () => resolve());
+      });
+      const address = server.address() as AddressInfo;
+      return {
+        port: address.port,
+        close: () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            for (const sock of open) sock.destroy();
+          }),
+      };
     },
 
     async runJob(job: RenderedManifest, timeoutSeconds: number) {
@@ -397,6 +419,25 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
     },
   };
   return driver;
+}
+
+/** Unpack folders left by a process that died mid-import (their pid is in the name). */
+async function removeStaleUnpacks(imagesDir: string): Promise<void> {
+  const { readdir } = await import('node:fs/promises');
+  for (const name of await readdir(imagesDir).catch(() => [] as string[])) {
+    const m = /\.tmp-(\d+)$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive)
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    if (!alive) await rm(join(imagesDir, name), { recursive: true, force: true });
+  }
 }
 
 /** Stops every stand-in container of a box root (test cleanup; safe when there is none). */
