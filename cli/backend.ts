@@ -43,4 +43,27 @@ export function registerBackend(program: Command): void {
         return 0;
       }),
     );
+  g.command('plugin-image')
+    .description('Build the Grafana plugin carrier image (busybox + unpacked plugins) into an OCI layout')
+    .requiredOption('--out <layout>', 'OCI image-layout folder to write')
+    .requiredOption('--plugin <dir...>', 'unpacked plugin folder(s), each with plugin.json')
+    .option('--tag <tag>', 'org.opencontainers.image.ref.name in the layout', 'grafana-plugins')
+    .option('--busybox <path>', "Debian's busybox-static binary", '/bin/busybox')
+    .option('--json', 'one JSON result line')
+    .action(
+      action(async (out, o: { out: string; plugin: string[]; tag: string; busybox: string }) => {
+        const R = await loadBackendRenderer();
+        const r = await R.buildPluginImage({
+          pluginDirs: o.plugin,
+          out: o.out,
+          tag: o.tag,
+          busybox: o.busybox,
+        });
+        out.result(
+          `${o.out}:${r.tag} ${r.digest} (${r.plugins.join(', ')}); put this digest in images.lock.yaml`,
+          r,
+        );
+        return 0;
+      }),
+    );
 }

@@ -2,6 +2,7 @@
 export * from './api.ts';
 export { renderChartFiles } from './chart.ts';
 export { pinned, readLock } from './lock.ts';
+export { buildPluginImage } from './plugin-image.ts';
 export {
   BOX_CONTEXT,
   objectId,
