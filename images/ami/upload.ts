@@ -108,7 +108,9 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
   }
   if (journal) {
     const state = await snapshotState(opts.ec2, journal.snapshotId);
-    if (state === 'completed') {
+    // completed, or CompleteSnapshot was accepted and EBS is still sealing it
+    if (state === 'completed' || (state === 'pending' && journal.completed)) {
+      if (state === 'pending') await waitCompleted(opts, journal.snapshotId);
       journal.completed = true;
       await saveJournal(opts.journalPath, journal);
       log(`snapshot ${journal.snapshotId} is already complete`);
@@ -299,19 +301,7 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
     });
   j.completed = true;
   await saveJournal(opts.journalPath, j);
-  const delays = opts.waitDelays ?? { min: 5, max: 30 };
-  await waitUntilSnapshotCompleted(
-    {
-      client: opts.ec2,
-      maxWaitTime: opts.maxWaitSeconds ?? 3600,
-      minDelay: delays.min,
-      maxDelay: delays.max,
-      abortSignal: opts.signal,
-    },
-    { SnapshotIds: [j.snapshotId] },
-  ).catch((err) => {
-    throw awsError(`waiting for snapshot ${j.snapshotId}`, err);
-  });
+  await waitCompleted(opts, j.snapshotId);
   return {
     snapshotId: j.snapshotId,
     resumed,
@@ -324,6 +314,22 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
     maxInFlight,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+async function waitCompleted(opts: UploadOptions, snapshotId: string): Promise<void> {
+  const delays = opts.waitDelays ?? { min: 5, max: 30 };
+  await waitUntilSnapshotCompleted(
+    {
+      client: opts.ec2,
+      maxWaitTime: opts.maxWaitSeconds ?? 3600,
+      minDelay: delays.min,
+      maxDelay: delays.max,
+      abortSignal: opts.signal,
+    },
+    { SnapshotIds: [snapshotId] },
+  ).catch((err) => {
+    throw awsError(`waiting for snapshot ${snapshotId}`, err);
+  });
 }
 
 async function snapshotState(ec2: EC2Client, snapshotId: string): Promise<string | null> {

@@ -123,6 +123,20 @@ describe('upload', () => {
     expect(fake.count('StartSnapshot')).toBe(1);
   });
 
+  test('a crash after CompleteSnapshot (snapshot still sealing) waits for it, sends nothing', async () => {
+    const disk = join(dir, 'disk.raw');
+    await makeDisk(disk, BYTES, DATA);
+    const first = await upload(disk);
+    const snap = fake.region(REGION).snapshots.get(first.snapshotId)!;
+    snap.state = 'completing';
+    const again = await upload(disk);
+    expect(again.snapshotId).toBe(first.snapshotId);
+    expect(again.blocksSent).toBe(0);
+    expect(snap.state).toBe('completed');
+    expect(fake.count('StartSnapshot')).toBe(1);
+    expect(fake.count('CompleteSnapshot')).toBe(1);
+  });
+
   test('a journal for a changed disk or an expired snapshot starts a new snapshot', async () => {
     const disk = join(dir, 'disk.raw');
     await makeDisk(disk, BYTES, DATA);
