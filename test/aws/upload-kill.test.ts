@@ -24,8 +24,8 @@ afterAll(async () => {
 });
 
 test('an upload killed with SIGKILL resumes and sends only what the journal lacks', async () => {
-  const data = Array.from({ length: 80 }, (_, i) => i * 2 + 1);
-  const bytes = 200 * BLOCK;
+  const data = Array.from({ length: 160 }, (_, i) => i * 2 + 1);
+  const bytes = 400 * BLOCK;
   const disk = join(dir, 'disk.raw');
   const journalPath = `${disk}.journal.json`;
   await makeDisk(disk, bytes, data);
