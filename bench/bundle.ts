@@ -65,12 +65,15 @@ function runChild(
   });
 }
 
-/** sha256sum of the file; wall time from here, CPU time of the child from bash's `times` */
-async function sha256sum(file: string): Promise<{ seconds: number; cpuSeconds: number }> {
+/**
+ * sha256sum of the file; wall time from here, CPU time of the child from bash's `times`. Also used
+ * with `openssl dgst -sha256`, the same SHA-256 code (OpenSSL's) that node:crypto runs.
+ */
+async function sha256sum(file: string, cmd = 'sha256sum'): Promise<{ seconds: number; cpuSeconds: number }> {
   const t0 = process.hrtime.bigint();
   const { stdout } = await promisify(execFile)('bash', [
     '-c',
-    'sha256sum "$1" >/dev/null; times',
+    `${cmd} "$1" >/dev/null; times`,
     'bench',
     file,
   ]);
@@ -214,9 +217,11 @@ async function main(): Promise<void> {
     // alternate, best of three each, so both see the same cache state
     const verify: Awaited<ReturnType<typeof runChild>>[] = [];
     const sums: Awaited<ReturnType<typeof sha256sum>>[] = [];
+    const ossl: Awaited<ReturnType<typeof sha256sum>>[] = [];
     for (let i = 0; i < 3; i++) {
-      process.stderr.write(`round ${i + 1}: sha256sum, then verify ...\n`);
+      process.stderr.write(`round ${i + 1}: sha256sum, openssl, then verify ...\n`);
       sums.push(await sha256sum(bundle));
+      ossl.push(await sha256sum(bundle, 'openssl dgst -sha256'));
       verify.push(await runChild('verify', [bundle, join(keys, 'root.json')]));
     }
     const best = <T extends { seconds: number }>(xs: T[]) =>
@@ -225,6 +230,8 @@ async function main(): Promise<void> {
     const s = best(sums);
     const vCpu = Math.min(...verify.map((x) => x.cpuSeconds));
     const sCpu = Math.min(...sums.map((x) => x.cpuSeconds));
+    const o = best(ossl);
+    const oCpu = Math.min(...ossl.map((x) => x.cpuSeconds));
     const base = await runChild('baseline', []);
     const delta = await deltaFigure(work);
 
@@ -234,6 +241,9 @@ async function main(): Promise<void> {
       sha256sumMiBps: size / MiB / s.seconds,
       verifyRatioWall: s.seconds / v.seconds,
       verifyRatioCpu: sCpu / vCpu,
+      opensslMiBps: size / MiB / o.seconds,
+      verifyRatioOpensslWall: o.seconds / v.seconds,
+      verifyRatioOpensslCpu: oCpu / vCpu,
       buildSeconds: build.seconds,
       buildPeakRss: build.hwm,
       verifyPeakRss: Math.max(...verify.map((x) => x.hwm)),
@@ -250,7 +260,10 @@ async function main(): Promise<void> {
       `verify throughput:     ${figures.verifyMiBps.toFixed(0)} MiB/s vs sha256sum ${figures.sha256sumMiBps.toFixed(0)} MiB/s → ratio ${figures.verifyRatioWall.toFixed(2)} (wall, best of 3); ${figures.verifyRatioCpu.toFixed(2)} (CPU time)`,
     );
     console.log(
-      `peak RSS (VmHWM):      build ${mb(build.hwm)}, verify ${mb(figures.verifyPeakRss)} (build took ${build.seconds.toFixed(1)} s)`,
+      `  same hash code:     openssl dgst -sha256 ${figures.opensslMiBps.toFixed(0)} MiB/s → ratio ${figures.verifyRatioOpensslWall.toFixed(2)} (wall); ${figures.verifyRatioOpensslCpu.toFixed(2)} (CPU time)`,
+    );
+    console.log(
+      `peak RSS (VmHWM):      build ${mb(build.hwm)}, verify ${mb(figures.verifyPeakRss)}; node+tsx with these modules loaded, idle: ${mb(base.hwm)} (build took ${build.seconds.toFixed(1)} s)`,
     );
     console.log(
       `delta 1.0.0→1.1.0:     ${delta.delta} of ${delta.full} bytes = ${(100 * figures.deltaFraction).toFixed(1)}% of the full 1.1.0 bundle (${delta.source})`,

@@ -171,3 +171,34 @@ describe('CLI', () => {
     expect(await readdir(cwd)).toEqual(before);
   });
 });
+
+describe('online images', () => {
+  it('an image without a layout is copied with skopeo into a temp layout, which is removed afterwards', async () => {
+    const rel = join(dir, 'online');
+    const specPath = await writeRelease(rel, { version: '2.0.0' });
+    await writeFile(
+      specPath,
+      (await readFile(specPath, 'utf8')).replace(
+        '  - ref: demo.local/base:1\n    layout: images/oci\n    tag: base\n',
+        '  - ref: docker.io/library/busybox:1.36\n',
+      ),
+    );
+    const calls: string[][] = [];
+    let dest = '';
+    // stands in for skopeo (no registry here): writes what `skopeo copy … oci:DIR:image` would
+    const exec = async (cmd: string, args: string[]) => {
+      calls.push([cmd, ...args]);
+      dest = args
+        .at(-1)!
+        .replace(/^oci:/, '')
+        .replace(/:image$/, '');
+      const { writeLayout } = await import('./fixtures.ts');
+      await writeLayout(dest, [{ tag: 'image', layers: [Buffer.from('busybox from a registry')] }]);
+    };
+    const r = await buildBundle({ specPath, keysDir: keys, outPath: join(dir, 'online.drydock'), exec });
+    expect(calls[0]!.slice(0, 2)).toEqual(['skopeo', 'copy']);
+    expect(calls[0]).toContain('docker://docker.io/library/busybox:1.36');
+    expect(r.release.images.map((i) => i.ref)).toContain('docker.io/library/busybox:1.36');
+    await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
