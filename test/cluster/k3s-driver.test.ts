@@ -155,6 +155,27 @@ describe('k3s driver: readiness, hooks, version', () => {
     expect(await driver.ping()).toEqual({ ok: true, message: 'k3s API ready', k3sVersion: 'v1.31.4+k3s1' });
   });
 
+  it('an API server that does not answer reads as not ready, with the reason', async () => {
+    const root = join(tmp, 'down');
+    const exec: ExecFn = async () => ({
+      code: 1,
+      stdout: '',
+      stderr: 'The connection to the server 127.0.0.1:6443 was refused',
+    });
+    const driver = createClusterDriver('k3s', { root, exec });
+    expect(await driver.workloads([{ kind: 'Deployment', namespace: 'demo', name: 'web' }])).toEqual([
+      {
+        kind: 'Deployment',
+        namespace: 'demo',
+        name: 'web',
+        ready: false,
+        message:
+          'cluster not answering: reading namespace demo failed: The connection to the server 127.0.0.1:6443 was refused',
+      },
+    ]);
+    expect((await driver.ping()).ok).toBe(false);
+  });
+
   it('runs a hook Job: apply, watch, report the failure, delete it', async () => {
     const root = join(tmp, 'job');
     const k = fakeK3s(root, { jobs: fixture('jobs-statefulset-daemonset') });

@@ -217,12 +217,25 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
     async workloads(list: Workload[]) {
       const namespaces = [...new Set(list.map((w) => w.namespace ?? 'default'))];
       const items: KubeObject[] = [];
-      for (const ns of namespaces) {
-        const r = await getJson(
-          ['get', 'deploy,statefulset,daemonset,job,pods,replicasets', '-n', ns],
-          `reading namespace ${ns}`,
-        );
-        items.push(...(r.items ?? []));
+      try {
+        for (const ns of namespaces) {
+          const r = await getJson(
+            ['get', 'deploy,statefulset,daemonset,job,pods,replicasets', '-n', ns],
+            `reading namespace ${ns}`,
+          );
+          items.push(...(r.items ?? []));
+        }
+      } catch (err) {
+        // an API server that does not answer (k3s restarting) means "not ready yet", not a crash
+        // of the health wait; the deadline decides
+        const why = err instanceof DrydockError ? err.message : String(err);
+        return list.map((w) => ({
+          kind: w.kind,
+          namespace: w.namespace ?? 'default',
+          name: w.name,
+          ready: false,
+          message: `cluster not answering: ${why}`,
+        }));
       }
       return workloadHealth(items, list);
     },
