@@ -3,3 +3,4 @@ export * from './base/index.ts';
 export * from './build/index.ts';
 export { defaultExec, type Exec, type ExecOptions } from './exec.ts';
 export * from './ova/index.ts';
+export * from './vm/index.ts';

@@ -1,6 +1,9 @@
-// The first-boot settings offered as vApp options in the OVF ProductSection. The keys are seam 9's
-// (appliance/firstboot/settings.ts owns the catalogue); vSphere shows label, description, type and
-// hides password fields. The first boot reads them back from the OVF environment by these keys.
+// The first-boot settings offered as vApp options in the OVF ProductSection, straight from the
+// appliance's catalogue (seam 9, appliance/firstboot/settings.ts): the same keys, labels,
+// descriptions, qualifiers and password flags that first boot, the EC2 user data and the docs use.
+// vSphere shows them in the deploy wizard and hands the values back through guestinfo.ovfEnv.
+import { SETTINGS } from '../../appliance/index.ts';
+
 export interface OvfProperty {
   key: string;
   label: string;
@@ -13,64 +16,12 @@ export interface OvfProperty {
   defaultValue?: string;
 }
 
-export const FIRSTBOOT_PROPERTIES: readonly OvfProperty[] = [
-  {
-    key: 'hostname',
-    label: 'Host name',
-    description: 'Host name of the appliance (empty: keep the default name).',
-    type: 'string',
-    qualifiers: 'MaxLen(253)',
-  },
-  {
-    key: 'ip',
-    label: 'IP address (CIDR)',
-    description: 'Static address with prefix length, e.g. 192.0.2.10/24. Empty: DHCP.',
-    type: 'string',
-    qualifiers: 'MaxLen(43)',
-  },
-  {
-    key: 'gateway',
-    label: 'Default gateway',
-    description: 'Default gateway for a static address. Empty with DHCP.',
-    type: 'string',
-    qualifiers: 'MaxLen(39)',
-  },
-  {
-    key: 'dns',
-    label: 'DNS servers',
-    description: 'Comma-separated DNS server addresses. Empty: from DHCP.',
-    type: 'string',
-  },
-  {
-    key: 'ntp',
-    label: 'NTP servers',
-    description: 'Comma-separated NTP servers. Empty: from DHCP or the Debian pool.',
-    type: 'string',
-  },
-  {
-    key: 'admin_password',
-    label: 'Administrator password',
-    description: 'Password of the admin user of the appliance web page (at least 12 characters).',
-    type: 'string',
-    qualifiers: 'MinLen(12),MaxLen(256)',
-    password: true,
-  },
-  {
-    key: 'ssh_key',
-    label: 'SSH public key',
-    description: 'An authorized SSH public key for maintenance. Empty: SSH stays off.',
-    type: 'string',
-  },
-  {
-    key: 'channel_url',
-    label: 'Update channel URL',
-    description: 'Where the appliance looks for signed updates. Empty: the built-in channel.',
-    type: 'string',
-  },
-  {
-    key: 'http_proxy',
-    label: 'HTTP proxy',
-    description: 'Proxy for outbound HTTP(S), e.g. http://proxy.example:3128. Empty: none.',
-    type: 'string',
-  },
-];
+export const FIRSTBOOT_PROPERTIES: readonly OvfProperty[] = SETTINGS.map((s) => ({
+  key: s.key,
+  label: s.label,
+  description: s.description,
+  type: s.type,
+  qualifiers: s.qualifiers,
+  password: s.password,
+  defaultValue: s.default,
+}));
