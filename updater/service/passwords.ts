@@ -4,7 +4,7 @@ import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DrydockError } from '../../core/index.ts';
-import type { Db } from './db.ts';
+import { type Db, stmt } from './db.ts';
 
 export const ADMIN_USER = 'admin';
 export const MIN_PASSWORD_LENGTH = 12;
@@ -78,9 +78,10 @@ export interface UserRow {
 }
 
 export function getUser(db: Db, username: string): UserRow | null {
-  const row = db
-    .prepare('SELECT username, hash, must_change, source FROM service_users WHERE username = ?')
-    .get(username) as
+  const row = stmt(
+    db,
+    'SELECT username, hash, must_change, source FROM service_users WHERE username = ?',
+  ).get(username) as
     | { username: string; hash: string; must_change: number; source: string | null }
     | undefined;
   return row
@@ -104,13 +105,14 @@ export async function setAdminPassword(
   const hash = await hashPassword(password);
   const username = opts.username ?? ADMIN_USER;
   db.transaction(() => {
-    db.prepare(
+    stmt(
+      db,
       `INSERT INTO service_users (username, hash, must_change, source, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT(username) DO UPDATE SET hash = excluded.hash, must_change = excluded.must_change,
          source = excluded.source, updated_at = excluded.updated_at`,
     ).run(username, hash, opts.mustChange ? 1 : 0, opts.source ?? null, new Date().toISOString());
-    db.prepare('DELETE FROM service_sessions WHERE username = ?').run(username);
-    db.prepare('DELETE FROM service_login_failures WHERE account = ?').run(username);
+    stmt(db, 'DELETE FROM service_sessions WHERE username = ?').run(username);
+    stmt(db, 'DELETE FROM service_login_failures WHERE account = ?').run(username);
   })();
 }
 

@@ -2,7 +2,7 @@
 // has its CSRF token, an idle timeout and an absolute timeout. Sign-in failures are counted per
 // account here too (the per-address limit is @fastify/rate-limit's).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from './db.ts';
+import { type Db, stmt } from './db.ts';
 
 export interface SessionLimits {
   idleMs: number;
@@ -33,11 +33,10 @@ export class SessionStore {
     const id = randomBytes(32).toString('base64url');
     const csrf = randomBytes(32).toString('base64url');
     const t = this.now();
-    this.db
-      .prepare(
-        'INSERT INTO service_sessions (id_hash, username, csrf, created_at, last_seen, from_addr) VALUES (?, ?, ?, ?, ?, ?)',
-      )
-      .run(hashId(id), username, csrf, t, t, from);
+    stmt(
+      this.db,
+      'INSERT INTO service_sessions (id_hash, username, csrf, created_at, last_seen, from_addr) VALUES (?, ?, ?, ?, ?, ?)',
+    ).run(hashId(id), username, csrf, t, t, from);
     this.prune(t);
     return {
       id,
@@ -56,37 +55,39 @@ export class SessionStore {
   get(id: string | undefined, touch = true): Session | null {
     if (!id || id.length > 100) return null;
     const idHash = hashId(id);
-    const row = this.db.prepare('SELECT * FROM service_sessions WHERE id_hash = ?').get(idHash) as
+    const row = stmt(this.db, 'SELECT * FROM service_sessions WHERE id_hash = ?').get(idHash) as
       | SessionRow
       | undefined;
     if (!row) return null;
     const t = this.now();
     if (t - row.last_seen > this.limits.idleMs || t - row.created_at > this.limits.absoluteMs) {
-      this.db.prepare('DELETE FROM service_sessions WHERE id_hash = ?').run(idHash);
+      stmt(this.db, 'DELETE FROM service_sessions WHERE id_hash = ?').run(idHash);
       return null;
     }
     // write at most every few seconds: status polling should not turn into a write per request
     if (touch && t - row.last_seen > 5_000) {
-      this.db.prepare('UPDATE service_sessions SET last_seen = ? WHERE id_hash = ?').run(t, idHash);
+      stmt(this.db, 'UPDATE service_sessions SET last_seen = ? WHERE id_hash = ?').run(t, idHash);
       row.last_seen = t;
     }
     return this.shape(row);
   }
 
   delete(idHash: string): void {
-    this.db.prepare('DELETE FROM service_sessions WHERE id_hash = ?').run(idHash);
+    stmt(this.db, 'DELETE FROM service_sessions WHERE id_hash = ?').run(idHash);
   }
 
   deleteOthers(username: string, keepIdHash: string): void {
-    this.db
-      .prepare('DELETE FROM service_sessions WHERE username = ? AND id_hash != ?')
-      .run(username, keepIdHash);
+    stmt(this.db, 'DELETE FROM service_sessions WHERE username = ? AND id_hash != ?').run(
+      username,
+      keepIdHash,
+    );
   }
 
   private prune(t: number): void {
-    this.db
-      .prepare('DELETE FROM service_sessions WHERE last_seen < ? OR created_at < ?')
-      .run(t - this.limits.idleMs, t - this.limits.absoluteMs);
+    stmt(this.db, 'DELETE FROM service_sessions WHERE last_seen < ? OR created_at < ?').run(
+      t - this.limits.idleMs,
+      t - this.limits.absoluteMs,
+    );
   }
 
   private shape(row: SessionRow): Session {
@@ -136,32 +137,32 @@ export class AccountThrottle {
 
   /** ms until the account may try again, 0 when it may now. */
   lockedFor(account: string): number {
-    const row = this.db
-      .prepare('SELECT locked_until FROM service_login_failures WHERE account = ?')
-      .get(account) as { locked_until: number } | undefined;
+    const row = stmt(this.db, 'SELECT locked_until FROM service_login_failures WHERE account = ?').get(
+      account,
+    ) as { locked_until: number } | undefined;
     return row ? Math.max(0, row.locked_until - this.now()) : 0;
   }
 
   fail(account: string): void {
     const t = this.now();
     this.db.transaction(() => {
-      const row = this.db
-        .prepare('SELECT failures, window_start FROM service_login_failures WHERE account = ?')
-        .get(account) as { failures: number; window_start: number } | undefined;
+      const row = stmt(
+        this.db,
+        'SELECT failures, window_start FROM service_login_failures WHERE account = ?',
+      ).get(account) as { failures: number; window_start: number } | undefined;
       const fresh = !row || t - row.window_start > this.limits.windowMs;
       const failures = fresh ? 1 : row.failures + 1;
       const lockedUntil = failures >= this.limits.maxFailures ? t + this.limits.lockMs : 0;
-      this.db
-        .prepare(
-          `INSERT INTO service_login_failures (account, failures, window_start, locked_until) VALUES (?, ?, ?, ?)
+      stmt(
+        this.db,
+        `INSERT INTO service_login_failures (account, failures, window_start, locked_until) VALUES (?, ?, ?, ?)
            ON CONFLICT(account) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start,
              locked_until = excluded.locked_until`,
-        )
-        .run(account, failures, fresh ? t : row.window_start, lockedUntil);
+      ).run(account, failures, fresh ? t : row.window_start, lockedUntil);
     })();
   }
 
   succeed(account: string): void {
-    this.db.prepare('DELETE FROM service_login_failures WHERE account = ?').run(account);
+    stmt(this.db, 'DELETE FROM service_login_failures WHERE account = ?').run(account);
   }
 }
