@@ -3,7 +3,7 @@ export { bannerText, type FirstbootResult, type Problem, writeBanner } from './c
 export { defaultExec, type Exec, type ExecResult } from './deps.ts';
 export { type CloudFormationTarget, IMDS_URL, parseUserData, readImds } from './ec2.ts';
 export { readIsoFile, readIsoVolumeId } from './iso9660.ts';
-export { OVF_ISO_LABEL, parseOvfEnvironment } from './ovf.ts';
+export { OVF_ISO_LABEL, parseOvfEnvironment, readOvfFromIso, readOvfFromVmtools } from './ovf.ts';
 export {
   AWS_FILE,
   DONE_FILE,

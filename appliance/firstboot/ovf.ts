@@ -57,10 +57,19 @@ export function parseOvfEnvironment(xml: string): Record<string, string> {
 }
 
 /** vSphere: VMware Tools' guestinfo. null when the tool is absent or has no environment. */
-export async function readOvfFromVmtools(exec: Exec): Promise<string | null> {
-  const r = await exec('vmtoolsd', ['--cmd', 'info-get guestinfo.ovfEnv']);
-  if (r.exitCode !== 0 || !r.stdout.includes('Environment')) return null;
-  return r.stdout;
+export async function readOvfFromVmtools(exec: Exec, timeoutMs = 10_000): Promise<string | null> {
+  // off VMware (QEMU, EC2) the backdoor call fails; a hang must not hold up the boot either
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), timeoutMs);
+  });
+  try {
+    const r = await Promise.race([exec('vmtoolsd', ['--cmd', 'info-get guestinfo.ovfEnv']), timeout]);
+    if (!r || r.exitCode !== 0 || !r.stdout.includes('Environment')) return null;
+    return r.stdout;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

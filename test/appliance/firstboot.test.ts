@@ -147,6 +147,13 @@ describe('first boot from the OVF environment (ISO transport)', () => {
     expect(snapshotTree(root)).toEqual(before);
   });
 
+  it('does not wait on a VMware Tools call that hangs', async () => {
+    const { readOvfFromVmtools } = await import('../../appliance/index.ts');
+    const t0 = Date.now();
+    expect(await readOvfFromVmtools(() => new Promise(() => {}), 200)).toBeNull();
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('ignores a CD with another label', async () => {
     const root = box();
     attachOvfIso(root, join(FIX, 'ovf-env.xml'), 'DATA');
