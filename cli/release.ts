@@ -1,6 +1,6 @@
 // drydock release build|verify: the signed release bundle (see updater/bundle).
 import type { Command } from 'commander';
-import { formatBytes, type Output } from '../core/index.ts';
+import { DrydockError, formatBytes, type Output } from '../core/index.ts';
 import { buildBundle, readBundle } from '../updater/bundle/index.ts';
 import { action } from './run.ts';
 
@@ -24,30 +24,40 @@ export function registerRelease(program: Command): void {
     .requiredOption('--keys <dir>', 'key folder made by "drydock keys init"')
     .requiredOption('--out <file>', 'bundle to write (FILE.drydock)')
     .option('--delta-from <old>', 'older bundle: leave out the blobs its release already has')
+    .option('--expires-days <n>', 'how long the signatures in the bundle stay valid', '365')
     .option('--json', 'JSON events and result (for CI)')
     .action(
-      action(async (out, opts: { spec: string; keys: string; out: string; deltaFrom?: string }) => {
-        const r = await buildBundle({
-          specPath: opts.spec,
-          keysDir: opts.keys,
-          outPath: opts.out,
-          ...(opts.deltaFrom ? { deltaFrom: opts.deltaFrom } : {}),
-          onProgress: throttled(out, 'writing blobs'),
-        });
-        const delta = opts.deltaFrom ? `, delta: ${r.skippedBlobs} blobs left out` : '';
-        out.result(
-          `built ${opts.out}: ${r.release.name} ${r.release.version}, ${r.blobs} blobs, ${formatBytes(r.bytes)}${delta}`,
-          {
-            path: opts.out,
-            name: r.release.name,
-            version: r.release.version,
-            bytes: r.bytes,
-            blobs: r.blobs,
-            skippedBlobs: r.skippedBlobs,
-          },
-        );
-        return 0;
-      }),
+      action(
+        async (
+          out,
+          opts: { spec: string; keys: string; out: string; deltaFrom?: string; expiresDays: string },
+        ) => {
+          const expiresDays = Number(opts.expiresDays);
+          if (!Number.isInteger(expiresDays) || expiresDays < 1 || expiresDays > 3650)
+            throw new DrydockError('USAGE', `--expires-days must be a whole number of days from 1 to 3650`);
+          const r = await buildBundle({
+            expiresDays,
+            specPath: opts.spec,
+            keysDir: opts.keys,
+            outPath: opts.out,
+            ...(opts.deltaFrom ? { deltaFrom: opts.deltaFrom } : {}),
+            onProgress: throttled(out, 'writing blobs'),
+          });
+          const delta = opts.deltaFrom ? `, delta: ${r.skippedBlobs} blobs left out` : '';
+          out.result(
+            `built ${opts.out}: ${r.release.name} ${r.release.version}, ${r.blobs} blobs, ${formatBytes(r.bytes)}${delta}`,
+            {
+              path: opts.out,
+              name: r.release.name,
+              version: r.release.version,
+              bytes: r.bytes,
+              blobs: r.blobs,
+              skippedBlobs: r.skippedBlobs,
+            },
+          );
+          return 0;
+        },
+      ),
     );
   release
     .command('verify')

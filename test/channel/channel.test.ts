@@ -72,6 +72,12 @@ describe('channel publish / ChannelClient', () => {
     const releases = await c.refresh();
     expect(releases.map((r) => r.version)).toEqual(['1.0.0', '1.1.0']);
     expect(releases[1]!.upgradeFrom).toBe('>=1.0.0 <1.1.0');
+    // the client asked for versioned metadata and hash-prefixed targets: consistent snapshots in use
+    const paths = server.requests.map((q) => q.path);
+    expect(paths.some((p) => /^\/metadata\/\d+\.snapshot\.json$/.test(p))).toBe(true);
+    expect(paths.some((p) => /^\/metadata\/\d+\.targets\.json$/.test(p))).toBe(true);
+    expect(paths.some((p) => /^\/targets\/stable\/[a-f0-9]{64}\.index\.json$/.test(p))).toBe(true);
+    expect(paths).not.toContain('/targets/stable/index.json');
   });
 
   it('refuses to publish a version again with different content, and changes nothing', async () => {
