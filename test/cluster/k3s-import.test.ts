@@ -91,10 +91,40 @@ describe('k3s driver: image import into real containerd', () => {
     expect(ctr('images', 'ls', '-q').split('\n')).toContain('demo.local/drydock-demo/web:1.1.0');
   });
 
+  it('the imported images run under containerd + runc: 1.1.0 serves its page, 1.2.0 exits 1', async () => {
+    const root = join(tmp, 'box-run');
+    const store = await openStore(join(root, 'blobs'));
+    const driver = createClusterDriver('k3s', { root, ctr: ['ctr', '--address', sock] });
+    const v110 = await demoImage(store, 'web-1.1.0', 'demo.local/drydock-demo/web:1.1.0');
+    const v120 = await demoImage(store, 'web-1.2.0', 'demo.local/drydock-demo/web:1.2.0');
+    await driver.importImages([v110, v120], store);
+    const run = (id: string, ref: string, ...cmd: string[]) => {
+      try {
+        return {
+          code: 0,
+          out: execFileSync('ctr', ['--address', sock, '-n', 'k8s.io', 'run', '--rm', ref, id, ...cmd], {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'pipe'],
+          }),
+        };
+      } catch (e) {
+        const err = e as { status: number; stdout: string; stderr: string };
+        return { code: err.status, out: `${err.stdout}${err.stderr}` };
+      }
+    };
+    const page = run('page-110', 'demo.local/drydock-demo/web:1.1.0', '/bin/cat', '/www/index.html');
+    expect(page.code).toBe(0);
+    expect(page.out).toContain('<strong id="version">1.1.0</strong>');
+    // the image's own entrypoint: 1.2.0 lacks its settings file and exits 1 under a real runtime too
+    const broken = run('start-120', 'demo.local/drydock-demo/web:1.2.0');
+    expect(broken.code).toBe(1);
+    expect(broken.out).toContain('/etc/web/web.conf is missing');
+  });
+
   it('a blob missing from the store is refused before containerd is called', async () => {
     const root = join(tmp, 'box2');
     const full = await openStore(join(tmp, 'full'));
-    const img = await demoImage(full, 'web-1.2.0', 'demo.local/drydock-demo/web:1.2.0');
+    const img = await demoImage(full, 'web-1.2.0', 'demo.local/drydock-demo/never:1.2.0');
     const empty = await openStore(join(root, 'blobs'));
     const calls: string[][] = [];
     const driver = createClusterDriver('k3s', {
@@ -107,6 +137,6 @@ describe('k3s driver: image import into real containerd', () => {
     });
     await expect(driver.importImages([img], empty)).rejects.toMatchObject({ code: 'BLOB_MISSING' });
     expect(calls).toEqual([]);
-    expect(ctr('images', 'ls', '-q')).not.toContain('web:1.2.0');
+    expect(ctr('images', 'ls', '-q')).not.toContain('never:1.2.0');
   });
 });
