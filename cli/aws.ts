@@ -38,7 +38,7 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
   const env = deps.env ?? process.env;
   // Node 20 is what Drydock supports; the SDK's notice about its future Node 22 floor is noise here
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const clients = () => deps.clients ?? defaultAwsClients();
+  const clients = (blockConcurrency?: number) => deps.clients ?? defaultAwsClients({ blockConcurrency });
   const cfnFor = (region: string) => deps.cloudformation?.(region) ?? new CloudFormationClient({ region });
   const regionOf = (flag: string | undefined): string => {
     const region = flag ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
@@ -70,7 +70,7 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
       action(async (out: Output, o: Record<string, string | string[] | undefined>) => {
         const started = Date.now();
         const res = await publishAmi({
-          clients: clients(),
+          clients: clients(Number(o.concurrency)),
           diskPath: o.disk as string,
           name: o.name as string,
           regions: String(o.regions)

@@ -27,7 +27,10 @@ export function defaultAwsClients(opts: { blockConcurrency?: number } = {}): Aws
             region,
             maxAttempts: 5,
             requestHandler: {
-              httpsAgent: new Agent({ keepAlive: true, maxSockets: Math.max(50, opts.blockConcurrency ?? 0) }),
+              httpsAgent: new Agent({
+                keepAlive: true,
+                maxSockets: Math.max(50, opts.blockConcurrency ?? 0),
+              }),
             },
           }),
       ),
