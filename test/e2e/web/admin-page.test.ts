@@ -11,6 +11,7 @@ import { buildDemo, type Demo } from '../../../examples/demo/index.ts';
 import { stopStandin } from '../../../updater/cluster/index.ts';
 import { initBox } from '../../../updater/engine/index.ts';
 import {
+  confirmAndTime,
   ensureWebBuilt,
   guardNetwork,
   launchChromium,
@@ -76,39 +77,6 @@ async function uploadBundle(path: string): Promise<void> {
     .waitFor({ timeout: 60_000 });
 }
 
-/** Clicks the confirmation's confirm button and returns ms until the first server step shows as active. */
-async function confirmAndTime(): Promise<number> {
-  await page.evaluate(() => {
-    const w = window as unknown as { __t: { click?: number; progress?: number } };
-    w.__t = {};
-    document.addEventListener(
-      'click',
-      (e) => {
-        if ((e.target as Element).closest('dialog button[data-confirm]')) w.__t.click = performance.now();
-      },
-      { capture: true, once: true },
-    );
-    const seen = () =>
-      document.querySelector('[data-testid=progress]:not([hidden]) li[data-status=active]') !== null;
-    new MutationObserver((_m, obs) => {
-      if (w.__t.click !== undefined && seen()) {
-        w.__t.progress = performance.now();
-        obs.disconnect();
-      }
-    }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
-  });
-  await page.locator('dialog[open] button[data-confirm]').click();
-  await page.waitForFunction(
-    () => (window as unknown as { __t: { progress?: number } }).__t.progress !== undefined,
-    undefined,
-    { timeout: 30_000 },
-  );
-  return page.evaluate(() => {
-    const t = (window as unknown as { __t: { click: number; progress: number } }).__t;
-    return t.progress - t.click;
-  });
-}
-
 describe('admin page (Chromium, real updater service, demo releases on the stand-in)', () => {
   it('first load is small; a wrong password is refused in plain words; a default password must be changed', async () => {
     const transfer = await trackTransfer(page);
@@ -163,7 +131,7 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     // focus starts inside the dialog, on the safe choice
     expect(await page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
     await screenshot(page, 'update-confirm');
-    const ms = await confirmAndTime();
+    const ms = await confirmAndTime(page);
     console.log(`[figure] confirm → first progress on screen: ${ms.toFixed(1)} ms (goal ≤ 200 ms)`);
     // every other action waits while the update runs
     await expect.poll(() => page.getByRole('button', { name: 'Check for updates' }).isDisabled()).toBe(true);

@@ -246,3 +246,36 @@ export async function serveStatic(dir: string): Promise<{ url: string; close: ()
       }),
   };
 }
+
+/** Clicks the confirmation's confirm button and returns ms until the first server step shows as active. */
+export async function confirmAndTime(page: Page): Promise<number> {
+  await page.evaluate(() => {
+    const w = window as unknown as { __t: { click?: number; progress?: number } };
+    w.__t = {};
+    document.addEventListener(
+      'click',
+      (e) => {
+        if ((e.target as Element).closest('dialog button[data-confirm]')) w.__t.click = performance.now();
+      },
+      { capture: true, once: true },
+    );
+    const seen = () =>
+      document.querySelector('[data-testid=progress]:not([hidden]) li[data-status=active]') !== null;
+    new MutationObserver((_m, obs) => {
+      if (w.__t.click !== undefined && seen()) {
+        w.__t.progress = performance.now();
+        obs.disconnect();
+      }
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+  await page.locator('dialog[open] button[data-confirm]').click();
+  await page.waitForFunction(
+    () => (window as unknown as { __t: { progress?: number } }).__t.progress !== undefined,
+    undefined,
+    { timeout: 30_000 },
+  );
+  return page.evaluate(() => {
+    const t = (window as unknown as { __t: { click: number; progress: number } }).__t;
+    return t.progress - t.click;
+  });
+}

@@ -6,6 +6,7 @@ import type { AppContext } from '../app.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
 import { MarkdownView } from '../components/markdown-view.tsx';
 import { AutoRollbackAccount, RollbackSteps, UpdateSteps } from '../components/progress.tsx';
+import { plainMessage } from '../errors.ts';
 import { formatAgo, formatBytes, formatDuration, formatMs, formatTime, percent } from '../format.ts';
 import type { BoxStatus, HistoryEntry, ReleaseSummary } from '../types.ts';
 import { kindLabel, outcomeLabel, stateLabel } from '../words.ts';
@@ -25,11 +26,13 @@ async function waitForStaged(version: string): Promise<void> {
     const s = await request<BoxStatus>('GET', '/status');
     if (s.state === 'staged' && (!s.target || s.target.version === version)) return;
     if (s.state === 'failed' || s.state === 'idle' || s.state === 'available')
-      throw new ApiError(
-        s.lastError?.code ?? 'INTERNAL',
-        500,
-        s.lastError?.message ?? `The download of ${version} stopped.`,
-      );
+      throw s.lastError
+        ? new ApiError(s.lastError.code, 500, plainMessage(s.lastError.code, s.lastError.message, 500))
+        : new ApiError(
+            'UPDATE_CANCELLED',
+            409,
+            `The download of ${version} was cancelled. Nothing was installed.`,
+          );
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -170,7 +173,7 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
             </button>
           </div>
         )}
-        {(live.state === 'downloading' || live.state === 'available') && pending === null && (
+        {live.state === 'downloading' && (
           <div class="actions left">
             <button type="button" onClick={cancel}>
               Cancel the download
