@@ -99,7 +99,7 @@ export async function manifestsMatch(root: string, version: string): Promise<boo
   const rel = join(root, 'var/lib/drydock/releases', version, 'manifests');
   const have = (await listTree(dir)).filter((f) => f.startsWith('drydock-'));
   const want = await listTree(rel);
-  if (have.length !== want.length) return false;
+  if (want.length === 0 || have.length !== want.length) return false;
   for (const f of want) {
     const a = await readFile(join(dir, `drydock-${f}`), 'utf8').catch(() => null);
     if (a !== (await readFile(join(rel, f), 'utf8'))) return false;

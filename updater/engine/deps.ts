@@ -3,6 +3,7 @@
 // parts: H1's bundle reader and channel client, H2's cluster drivers.
 import type { BlobStore } from '../blobstore/index.ts';
 import { readBundle, readBundleHead } from '../bundle/index.ts';
+import { ChannelClient } from '../channel/index.ts';
 import type { ClusterDriver } from '../cluster/index.ts';
 import type { Release } from '../release/index.ts';
 
@@ -69,6 +70,28 @@ export const defaultDriverFactory: DriverFactory = async (kind, opts) => {
   return m.createClusterDriver(kind, opts);
 };
 
-export const defaultChannelFactory: ChannelFactory = async () => {
-  throw new Error('the channel client (updater/channel) is not wired yet');
+/** H1's ChannelClient (tuf-js), its per-blob progress summed into one figure for the download. */
+export const defaultChannelFactory: ChannelFactory = async (o) => {
+  const client = new ChannelClient({
+    url: o.url,
+    channel: o.channel,
+    trustedRoot: o.trustedRoot,
+    cacheDir: o.metadataDir,
+    ...(o.fetch ? { fetch: o.fetch } : {}),
+  });
+  return {
+    refresh: () => client.refresh(),
+    fetchBlobs: (release, store, opts) => {
+      const done = new Map<string, number>();
+      return client.fetchBlobs(release, store, {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onProgress: (p) => {
+          done.set(p.digest, p.done);
+          let sum = 0;
+          for (const v of done.values()) sum += v;
+          opts.onProgress?.(sum, null);
+        },
+      });
+    },
+  };
 };

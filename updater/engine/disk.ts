@@ -1,6 +1,6 @@
 // Free space, through an injectable statfs so tests can make the disk "full" without a device.
 import { statfs as fsStatfs } from 'node:fs/promises';
-import { DrydockError, formatBytes } from '../../core/index.ts';
+import { asDrydockError, DrydockError, formatBytes } from '../../core/index.ts';
 
 export type StatFs = (path: string) => Promise<{ bavail: number; bsize: number; blocks: number }>;
 
@@ -47,4 +47,16 @@ export async function folderBytes(dir: string): Promise<number> {
   };
   await walk(dir);
   return total;
+}
+
+/** Like asDrydockError, but finds ENOSPC anywhere in the cause chain (a reader may wrap it). */
+export function asDiskAware(e: unknown): DrydockError {
+  for (let c: unknown = e, i = 0; c && i < 10; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT')
+      return new DrydockError('DISK_FULL', `no space left on the device (${(c as Error).message})`, {
+        cause: e,
+      });
+  }
+  return asDrydockError(e);
 }

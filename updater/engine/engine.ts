@@ -27,7 +27,7 @@ import type {
 import type { BoxConfig } from './config.ts';
 import type { Db } from './db.ts';
 import type { Channel, ChannelFactory, ReadBundle, ReadBundleHead } from './deps.ts';
-import { diskInfo, folderBytes, requireSpace, type StatFs } from './disk.ts';
+import { asDiskAware, diskInfo, folderBytes, requireSpace, type StatFs } from './disk.ts';
 import type { FaultHook } from './faults.ts';
 import { type Clock, waitHealthy } from './health.ts';
 import type { Layout } from './layout.ts';
@@ -315,15 +315,25 @@ export class Engine implements Box {
         throw new DrydockError('NOT_FOUND', `no bundle at ${bundlePath}`);
       },
     );
-    await requireSpace(this.p.statfs, this.p.paths.lib, size, this.margin, 'staging the bundle');
+    // signatures and policy first, from the bundle's verified head: a refused bundle changes nothing
+    let head: { release: Release };
+    try {
+      head = await this.p.readBundleHead(bundlePath, { trustedRoot: this.trustPath });
+      checkUpdatePolicy(await this.runningForPolicy(), head.release);
+      await requireSpace(this.p.statfs, this.p.paths.blobs, size, this.margin, 'staging the bundle');
+    } catch (e) {
+      const err = asDrydockError(e);
+      this.rec.audit(actor.user, actor.from, 'stage', `bundle refused: ${err.code}: ${err.message}`, 'error');
+      throw err;
+    }
     const blobsBefore = new Set(await this.p.store.list());
     this.go({
       state: 'downloading',
       source: 'bundle',
       kind: null,
-      target_name: null,
-      target_version: null,
-      from_version: null,
+      target_name: head.release.name,
+      target_version: head.release.version,
+      from_version: this.runningRow()?.version ?? null,
       history_id: null,
       snapshot_id: null,
       automatic: 0,
@@ -333,11 +343,8 @@ export class Engine implements Box {
       progress_done: 0,
       progress_total: size,
     });
-    let version: string | null = null;
+    let version: string | null = head.release.version;
     try {
-      // signatures and policy first, from the bundle's head: a refused release stores no blob byte
-      const head = await this.p.readBundleHead(bundlePath, { trustedRoot: this.trustPath });
-      checkUpdatePolicy(await this.runningForPolicy(), head.release);
       const { release, roots } = await this.p.readBundle(bundlePath, {
         trustedRoot: this.trustPath,
         blobs: this.p.store,
@@ -372,7 +379,7 @@ export class Engine implements Box {
       await this.pruneNow(); // a release staged earlier and replaced by this one
       return release;
     } catch (e) {
-      const err = asDrydockError(e);
+      const err = asDiskAware(e);
       await this.giveBack(blobsBefore, version);
       if (err.exitCode === 1) {
         // refused input: the box is as it was, state row included
@@ -722,7 +729,8 @@ export class Engine implements Box {
     const hid = st.history_id!;
     const from = this.rec.document(this.rec.releaseRow(st.from_version!)!);
     const to = this.rec.document(this.rec.releaseRow(st.target_version!)!);
-    let reason = `rolled back from ${from.version} to ${to.version} at the request of ${user}`;
+    const requester = this.rec.historyEntry(hid)?.actor ?? user;
+    let reason = `rolled back from ${from.version} to ${to.version} at the request of ${requester}${user === 'converge' ? ' (finished after the updater restarted)' : ''}`;
     let outcome = 'rolled-back' as HistoryEntry['outcome'];
     await this.timed(hid, 'rollback', async () => {
       try {
@@ -809,7 +817,7 @@ export class Engine implements Box {
     try {
       await requireSpace(
         this.p.statfs,
-        this.p.paths.lib,
+        this.p.paths.blobs,
         missing.bytes,
         this.margin,
         `downloading ${release.version}`,
@@ -844,7 +852,7 @@ export class Engine implements Box {
       );
       this.rec.audit(actor.user, actor.from, 'download', `downloaded ${release.version}`, 'ok');
     } catch (e) {
-      const err = asDrydockError(e);
+      const err = asDiskAware(e);
       // a network failure keeps what arrived (the next download resumes); disk full gives space back
       if (err.code === 'DISK_FULL') {
         this.go({
@@ -897,13 +905,21 @@ export class Engine implements Box {
               return; // recorded as failed by downloadLocked; what arrived stays for the next try
             }
           }
-          this.go({
-            state: 'failed',
-            step: null,
-            error_code: 'UPDATE_CANCELLED',
-            error_message:
-              'staging was interrupted; the partial release was removed and nothing else changed',
-          });
+          const reason = 'staging was interrupted; the partial release was removed and nothing else changed';
+          this.go(
+            { state: 'failed', step: null, error_code: 'UPDATE_CANCELLED', error_message: reason },
+            () => {
+              if (st.target_version) {
+                const id = this.rec.startHistory({
+                  from: st.from_version,
+                  to: st.target_version,
+                  kind: st.from_version ? 'update' : 'install',
+                  actor: 'converge',
+                });
+                this.rec.finishHistory(id, 'failed', reason, true);
+              }
+            },
+          );
           await this.pruneNow();
           await rm(`${this.p.store.dir}/tmp`, { recursive: true, force: true });
           await mkdir(`${this.p.store.dir}/tmp`, { recursive: true });

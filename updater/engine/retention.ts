@@ -2,6 +2,7 @@
 // plus the release an update is working on. Everything else goes: release rows and folders,
 // snapshots nobody can restore any more, and every blob no kept release needs.
 import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { BlobStore } from '../blobstore/index.ts';
 import { releaseBlobs } from '../release/index.ts';
 import type { Layout } from './layout.ts';
@@ -35,6 +36,11 @@ export async function prune(
     .sort((a, b) => (b.left_at ?? '').localeCompare(a.left_at ?? ''));
   const keepRetained = new Set(retained.slice(0, Math.max(0, keep - 2)).map((r) => r.version));
   const stagedTarget = st.state === 'staged' || ACTIVE_STATES.has(st.state) ? st.target_version : null;
+  // a channel download that broke off (not for want of disk) keeps what arrived: the next one resumes
+  const resumable =
+    st.state === 'failed' && st.source === 'channel' && st.error_code !== 'DISK_FULL'
+      ? st.target_version
+      : null;
   const kept = rows.filter(
     (r) =>
       r.role === 'running' ||
@@ -51,9 +57,10 @@ export async function prune(
   const needed = new Set<string>();
   for (const r of kept) for (const b of releaseBlobs(rec.document(r))) needed.add(b.digest);
   // a channel download in progress pins the blobs of its target (from the offer it started from)
-  if (stagedTarget && !kept.some((r) => r.version === stagedTarget))
-    for (const doc of rec.available())
-      if (doc.version === stagedTarget) for (const b of releaseBlobs(doc)) needed.add(b.digest);
+  for (const pinned of [stagedTarget, resumable])
+    if (pinned && !kept.some((r) => r.version === pinned))
+      for (const doc of rec.available())
+        if (doc.version === pinned) for (const b of releaseBlobs(doc)) needed.add(b.digest);
 
   let blobs = 0;
   for (const digest of await store.list())
@@ -61,6 +68,10 @@ export async function prune(
       await store.remove(digest);
       blobs++;
     }
+
+  // partial downloads of blobs nobody waits for any more
+  for (const hex of await readdir(join(store.dir, 'partial')).catch(() => [] as string[]))
+    if (!needed.has(`sha256:${hex}`)) await rm(join(store.dir, 'partial', hex), { force: true });
 
   const keptVersions = new Set(kept.map((r) => r.version));
   if (stagedTarget) keptVersions.add(stagedTarget);

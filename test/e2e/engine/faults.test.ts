@@ -1,0 +1,192 @@
+// Crash safety: the CLI runs as a child process and is SIGKILLed (a real kill of the real process)
+// right after each state transition and at named points inside apply and rollback
+// (DRYDOCK_FAULT_AT), and at random moments after apply started (killed from outside). The next
+// command converges; the box must then be on the old or the new release, never between: the
+// manifests folder matches the running release, its workloads are ready, history says what
+// happened, and every blob a kept release needs is present and intact.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, onTestFinished, test, vi } from 'vitest';
+import { releaseBlobs } from '../../../updater/release/index.ts';
+import { ACTOR, demo, manifestsMatch, newBox, type TestBox } from '../../engine/helpers.ts';
+
+const REPO = join(import.meta.dirname, '../../..');
+// each case boots a box and runs the real CLI two or three times: minutes on a loaded machine
+vi.setConfig({ testTimeout: 180_000 });
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  killOn?: { state: string; delayMs: number },
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO, 'bin/drydock.js'), ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (killOn && stdout.includes(`"state":"${killOn.state}"`)) {
+        const k = killOn;
+        killOn = undefined;
+        setTimeout(() => child.kill('SIGKILL'), k.delayMs);
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+async function status(root: string) {
+  const r = await cli(['update', 'status', '--root', root, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+}
+
+/** The invariants after a crash and a converging restart; returns the running version. */
+async function assertConverged(box: TestBox, from: string, to: string) {
+  const s = await status(box.root);
+  expect(['idle', 'staged', 'committed', 'rolled-back', 'failed']).toContain(s.state);
+  expect([from, to]).toContain(s.running.version);
+  expect(await manifestsMatch(box.root, s.running.version)).toBe(true);
+  expect(s.workloads.length).toBeGreaterThan(0);
+  expect(
+    s.workloads.every((w: { ready: boolean }) => w.ready),
+    JSON.stringify(s.workloads),
+  ).toBe(true);
+  for (const h of s.history) expect(h.outcome).not.toBe('in-progress');
+  // every blob of every kept release is there and hashes to its name
+  for (const v of [s.running.version, s.previous?.version].filter(Boolean)) {
+    const doc = JSON.parse(
+      await readFile(join(box.root, 'var/lib/drydock/releases', v, 'release.json'), 'utf8'),
+    );
+    for (const b of releaseBlobs(doc)) {
+      const bytes = await readFile(join(box.root, 'var/lib/drydock/blobs/sha256', b.digest.slice(7)));
+      expect(`sha256:${createHash('sha256').update(bytes).digest('hex')}`).toBe(b.digest);
+    }
+  }
+  return s;
+}
+
+/** A fresh box for one test, removed (and its stand-in stopped) when the test ends. */
+async function freshBox(): Promise<TestBox> {
+  const box = await newBox();
+  onTestFinished(() => box.cleanup());
+  return box;
+}
+
+// where the update 1.0.0 → 1.1.0 is killed, and where the box must end
+const UPDATE_POINTS: [string, 'old' | 'new' | 'either'][] = [
+  ['downloading', 'old'],
+  ['stage:blobs', 'old'],
+  ['staged', 'old'],
+  ['snapshotting', 'old'],
+  ['applying', 'new'],
+  ['apply:manifests', 'new'],
+  ['verifying-health', 'new'],
+  ['committed', 'new'],
+];
+
+describe('SIGKILL during 1.0.0 → 1.1.0', () => {
+  test.each(UPDATE_POINTS)('at %s', async (point, expected) => {
+    const d = await demo();
+    const box = await freshBox();
+    const run = await cli(['update', 'install', d.bundles['1.1.0'], '--root', box.root, '--json'], {
+      DRYDOCK_FAULT_AT: point,
+    });
+    expect(run.signal, `${run.stdout}\n${run.stderr}`).toBe('SIGKILL');
+    const s = await assertConverged(box, '1.0.0', '1.1.0');
+    expect(s.running.version).toBe(expected === 'old' ? '1.0.0' : '1.1.0');
+    if (expected === 'new') {
+      expect(s.history[0]).toMatchObject({ toVersion: '1.1.0', outcome: 'committed' });
+      expect(s.previous.version).toBe('1.0.0');
+    } else if (point === 'staged') {
+      // staged is a resting state: the update waits, and applies when asked
+      expect(s.state).toBe('staged');
+      const r = await cli(['update', 'apply', '--root', box.root]);
+      expect(r.code, r.stderr).toBe(0);
+      expect((await assertConverged(box, '1.0.0', '1.1.0')).running.version).toBe('1.1.0');
+    } else {
+      expect(s.state).toBe('failed');
+      expect(s.lastError.message).toMatch(/interrupted|stopped/);
+      expect(s.history[0]).toMatchObject({ toVersion: '1.1.0', outcome: 'failed' });
+      // the box takes the same update afterwards
+      const r = await cli(['update', 'install', d.bundles['1.1.0'], '--root', box.root]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+});
+
+describe('SIGKILL during the automatic rollback of 1.2.0', () => {
+  test.each(['verifying-health', 'rolling-back', 'rollback:manifests', 'rolled-back'])(
+    'at %s',
+    async (point) => {
+      const d = await demo();
+      const box = await freshBox();
+      const b = await box.open();
+      await b.install(ACTOR, d.bundles['1.1.0']);
+      await b.close();
+      const run = await cli(['update', 'install', d.bundles['1.2.0'], '--root', box.root, '--json'], {
+        DRYDOCK_FAULT_AT: point,
+      });
+      expect(run.signal, `${run.stdout}\n${run.stderr}`).toBe('SIGKILL');
+      const s = await assertConverged(box, '1.1.0', '1.2.0');
+      expect(s.running.version).toBe('1.1.0');
+      expect(s.history[0]).toMatchObject({ toVersion: '1.2.0', outcome: 'rolled-back', automatic: true });
+      expect(s.history[0].reason).toMatch(/health deadline/);
+    },
+  );
+});
+
+describe('SIGKILL during an explicit rollback 1.1.0 → 1.0.0', () => {
+  test.each(['rolling-back', 'rollback:manifests'])('at %s', async (point) => {
+    const d = await demo();
+    const box = await freshBox();
+    const b = await box.open();
+    await b.install(ACTOR, d.bundles['1.1.0']);
+    await b.close();
+    const run = await cli(['update', 'rollback', '--root', box.root, '--json'], { DRYDOCK_FAULT_AT: point });
+    expect(run.signal).toBe('SIGKILL');
+    const s = await assertConverged(box, '1.1.0', '1.0.0');
+    expect(s.running.version).toBe('1.0.0');
+    expect(s.history[0], JSON.stringify(s.history[0])).toMatchObject({
+      kind: 'rollback',
+      toVersion: '1.0.0',
+      outcome: 'rolled-back',
+    });
+  });
+});
+
+describe('SIGKILL from outside at random moments after apply started', () => {
+  // a fixed seed list keeps the run reproducible while spreading the kills over apply and health
+  test.each([0, 100, 250])('%i ms after "applying"', async (delayMs) => {
+    const d = await demo();
+    const box = await freshBox();
+    const run = await cli(
+      ['update', 'install', d.bundles['1.1.0'], '--root', box.root, '--json'],
+      {},
+      { state: 'applying', delayMs },
+    );
+    const s = await assertConverged(box, '1.0.0', '1.1.0');
+    if (run.signal === 'SIGKILL') expect(s.running.version).toBe('1.1.0');
+    expect(s.history[0], JSON.stringify(s.history[0])).toMatchObject({
+      toVersion: '1.1.0',
+      outcome: 'committed',
+    });
+  });
+});
