@@ -186,8 +186,18 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
   }, 240_000);
 
   it('rolls back to 1.0.0 by clicking', async () => {
-    await page.getByRole('button', { name: 'Roll back to 1.0.0' }).click();
+    const button = page.getByRole('button', { name: 'Roll back to 1.0.0' });
+    // keyboard: Enter opens the confirmation, Escape cancels it and focus returns to the button
+    await button.focus();
+    await page.keyboard.press('Enter');
     const dialog = page.locator('dialog[open]');
+    await dialog.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Cancel');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => dialog.count()).toBe(0);
+    expect(await button.evaluate((b) => b === document.activeElement)).toBe(true);
+    expect(await page.getByTestId('su-version').textContent()).toBe('1.1.0');
+    await page.keyboard.press('Enter');
     await dialog.waitFor();
     expect(await dialog.textContent()).toContain('goes back to 1.0.0');
     await dialog.locator('button[data-confirm]').click();
