@@ -1,15 +1,22 @@
 // A cross-process file lock (O_EXCL lock file holding the owner's pid). vitest runs test files in
 // parallel worker processes that all want the same demo build; one builds, the others wait.
 // A lock whose owner died (crash, SIGKILL) is taken over.
+import { readFileSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { DrydockError } from '../../core/index.ts';
 
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // a killed process its parent has not reaped yet is a zombie: it holds nothing any more
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

@@ -204,3 +204,31 @@ describe('stand-in: k3s version and bad input', () => {
     expect(() => createClusterDriver('standin', { root: '' })).toThrow(/box root/);
   });
 });
+
+describe('stand-in: a lock left by a killed engine', () => {
+  it('is taken over when its owner is dead or a zombie', async () => {
+    const { spawn, spawnSync } = await import('node:child_process');
+    const lock = join(root, 'var/lib/drydock/standin/lock');
+    // a pid that no longer exists
+    const gone = spawnSync('/bin/true').pid!;
+    writeFileSync(lock, String(gone));
+    expect((await driver.ping()).ok).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+    // a zombie: its parent (sleep) never reaps it
+    const holder = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const zombie = Number.parseInt(
+      await new Promise<string>((r) => holder.stdout!.once('data', (b) => r(String(b)))),
+      10,
+    );
+    await until(
+      async () => readFileSync(`/proc/${zombie}/stat`, 'utf8'),
+      (s) => s.slice(s.lastIndexOf(')') + 2).startsWith('Z'),
+      5000,
+    );
+    writeFileSync(lock, String(zombie));
+    expect((await driver.ping()).ok).toBe(true);
+    holder.kill();
+  });
+});

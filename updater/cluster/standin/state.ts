@@ -2,6 +2,7 @@
 // atomically, guarded by a lock file (the engine and a test, or a killed and a restarted engine,
 // may touch it from different processes). It holds what k3s keeps in its datastore (applied objects,
 // ReplicaSet history, Job status) plus what the node knows (imported images, running containers).
+import { readFileSync } from 'node:fs';
 import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DrydockError } from '../../../core/index.ts';
@@ -128,9 +129,15 @@ export async function saveState(root: string, s: StandinState): Promise<void> {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // a killed process its parent has not reaped yet is a zombie: it holds nothing any more
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
