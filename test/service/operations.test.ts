@@ -216,6 +216,20 @@ describe('events', () => {
     h.box.emit({ type: 'state', state: 'idle', target: null, at: new Date().toISOString() });
   });
 
+  it('upload progress reaches every open stream', async () => {
+    const stream = await openEvents();
+    await stream.next(2);
+    expect(
+      (await call(h, 'POST', '/api/v1/bundles', { cookie, csrf, raw: Buffer.alloc(40_000, 1) })).status,
+    ).toBe(200);
+    await stream.next(3);
+    expect(stream.events[2]).toMatchObject({
+      event: 'progress',
+      data: { step: 'upload', done: 40_000, total: 40_000 },
+    });
+    stream.close();
+  });
+
   it('status reflects a state step at once despite its cache', async () => {
     h.box.emit({ type: 'state', state: 'staged', target: null, at: new Date().toISOString() });
     expect((await call(h, 'GET', '/api/v1/status', { cookie })).json().state).toBe('staged');

@@ -62,6 +62,11 @@ export class EventHub {
     for (const c of this.clients) if (c.sessionIdHash === sessionIdHash) c.res.end();
   }
 
+  /** Events of the service itself (upload progress), sent like the engine's. */
+  publish(e: UpdateEvent): void {
+    this.broadcast(e);
+  }
+
   private broadcast(e: UpdateEvent): void {
     for (const c of this.clients) this.send(c, e.type, e);
   }

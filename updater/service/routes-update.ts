@@ -160,6 +160,15 @@ export async function registerUpdateRoutes(app: FastifyInstance, ctx: Context): 
               body: req.body as NodeJS.ReadableStream,
               declaredLength: Number.isFinite(declared) ? declared : null,
               limit: ctx.limits.uploadBytes,
+              // other open pages see the upload too
+              onProgress: (done, total) =>
+                ctx.events.publish({
+                  type: 'progress',
+                  step: 'upload',
+                  done,
+                  total,
+                  at: new Date(ctx.now()).toISOString(),
+                }),
             });
             return await box.stage(actor, spooled.path);
           } catch (err) {
