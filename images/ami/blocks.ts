@@ -50,10 +50,14 @@ export async function readBlocks(
   first: number,
   count: number,
   diskBytes: number,
+  into?: Buffer,
 ): Promise<Buffer> {
   // not zero-filled up front (a memset per byte scanned): the read overwrites it, and whatever it
-  // did not reach is zeroed below
-  const buf = Buffer.allocUnsafe(count * BLOCK_SIZE);
+  // did not reach is zeroed below; `into` lets a caller reuse one buffer for the whole disk
+  const buf =
+    into && into.length >= count * BLOCK_SIZE
+      ? into.subarray(0, count * BLOCK_SIZE)
+      : Buffer.allocUnsafe(count * BLOCK_SIZE);
   const start = first * BLOCK_SIZE;
   const want = Math.max(0, Math.min(buf.length, diskBytes - start));
   let got = 0;

@@ -193,13 +193,16 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
   };
 
   const fh = await open(opts.diskPath, 'r');
+  const readBuffer = Buffer.allocUnsafe(CHUNK_BLOCKS * BLOCK_SIZE);
   try {
     for (let first = 0; first < total && failure === null; first += CHUNK_BLOCKS) {
       if (opts.signal?.aborted) {
         failure = new DrydockError('AWS_FAILED', 'upload aborted');
         break;
       }
-      const chunk = await readBlocks(fh, first, Math.min(CHUNK_BLOCKS, total - first), disk.size);
+      // one read buffer for the whole disk (data blocks are copied out), so scanning a mostly
+      // empty multi-GB disk does not churn the garbage collector
+      const chunk = await readBlocks(fh, first, Math.min(CHUNK_BLOCKS, total - first), disk.size, readBuffer);
       const data: { index: number; block: Buffer }[] = [];
       for (let k = 0; k * BLOCK_SIZE < chunk.length; k++) {
         const view = chunk.subarray(k * BLOCK_SIZE, (k + 1) * BLOCK_SIZE);
