@@ -65,6 +65,26 @@ function runChild(
   });
 }
 
+/** Runs the real CLI and samples its VmHWM from /proc/<pid>/status until it exits. */
+function cliPeak(args: string[]): Promise<{ seconds: number; hwm: number; code: number | null }> {
+  const cli = join(SELF, '..', '..', 'bin', 'drydock.js');
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn(process.execPath, [cli, ...args], { stdio: 'ignore' });
+    let hwm = 0;
+    const sample = async () => {
+      const s = await readFile(`/proc/${p.pid}/status`, 'utf8').catch(() => '');
+      const m = /VmHWM:\s+(\d+) kB/.exec(s);
+      if (m) hwm = Math.max(hwm, Number(m[1]) * 1024);
+    };
+    const timer = setInterval(sample, 20);
+    p.on('exit', (code) => {
+      clearInterval(timer);
+      resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, hwm, code });
+    });
+  });
+}
+
 /**
  * sha256sum of the file; wall time from here, CPU time of the child from bash's `times`. Also used
  * with `openssl dgst -sha256`, the same SHA-256 code (OpenSSL's) that node:crypto runs.
@@ -233,6 +253,10 @@ async function main(): Promise<void> {
     const o = best(ossl);
     const oCpu = Math.min(...ossl.map((x) => x.cpuSeconds));
     const base = await runChild('baseline', []);
+    // the whole CLI as users run it (all command groups registered, through tsx)
+    const cliVersion = await cliPeak(['--version']);
+    const cliVerify = await cliPeak(['release', 'verify', bundle, '--root', join(keys, 'root.json')]);
+    if (cliVerify.code !== 0) throw new Error(`drydock release verify exited ${cliVerify.code}`);
     const delta = await deltaFigure(work);
 
     const figures = {
@@ -248,6 +272,9 @@ async function main(): Promise<void> {
       buildPeakRss: build.hwm,
       verifyPeakRss: Math.max(...verify.map((x) => x.hwm)),
       runtimeBaselineRss: base.hwm,
+      cliVerifyPeakRss: cliVerify.hwm,
+      cliVerifySeconds: cliVerify.seconds,
+      cliVersionPeakRss: cliVersion.hwm,
       deltaBytes: delta.delta,
       fullBytes: delta.full,
       deltaFraction: delta.delta / delta.full,
@@ -264,6 +291,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `peak RSS (VmHWM):      build ${mb(build.hwm)}, verify ${mb(figures.verifyPeakRss)}; node+tsx with these modules loaded, idle: ${mb(base.hwm)} (build took ${build.seconds.toFixed(1)} s)`,
+    );
+    console.log(
+      `  whole CLI:          drydock release verify ${mb(cliVerify.hwm)} peak, ${cliVerify.seconds.toFixed(1)} s end to end; drydock --version alone ${mb(cliVersion.hwm)} peak`,
     );
     console.log(
       `delta 1.0.0→1.1.0:     ${delta.delta} of ${delta.full} bytes = ${(100 * figures.deltaFraction).toFixed(1)}% of the full 1.1.0 bundle (${delta.source})`,

@@ -1,7 +1,8 @@
 // drydock channel publish|refresh: the static TUF repository boxes update from (see updater/channel).
 import type { Command } from 'commander';
-import { publishBundle, refreshChannel } from '../updater/channel/index.ts';
 import { action } from './run.ts';
+
+// the part is loaded when the command runs, so other commands do not pay for it
 
 export function registerChannel(program: Command): void {
   const channel = program.command('channel').description('publish releases to a static TUF repository');
@@ -15,7 +16,7 @@ export function registerChannel(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (out, file: string, opts: { repo: string; keys: string; channel?: string }) => {
-        const r = await publishBundle({
+        const r = await (await import('../updater/channel/index.ts')).publishBundle({
           bundlePath: file,
           repoDir: opts.repo,
           keysDir: opts.keys,
@@ -42,7 +43,10 @@ export function registerChannel(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (out, opts: { repo: string; keys: string }) => {
-        const r = await refreshChannel({ repoDir: opts.repo, keysDir: opts.keys });
+        const r = await (await import('../updater/channel/index.ts')).refreshChannel({
+          repoDir: opts.repo,
+          keysDir: opts.keys,
+        });
         out.result(
           `refreshed ${opts.repo}: timestamp v${r.timestampVersion}, snapshot v${r.snapshotVersion}${r.resignedTargets ? `, targets re-signed (v${r.targetsVersion})` : ''}`,
           { ...r },

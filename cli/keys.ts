@@ -1,7 +1,8 @@
 // drydock keys init|rotate: the vendor's TUF key set (see updater/tuf).
 import type { Command } from 'commander';
-import { initKeys, rotateKeys } from '../updater/tuf/index.ts';
 import { action } from './run.ts';
+
+// the part is loaded when the command runs, so other commands do not pay for it
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('TUF signing keys (Ed25519) and root metadata');
@@ -14,7 +15,7 @@ export function registerKeys(program: Command): void {
     .action(
       action(async (out, opts: { dir: string; threshold: string }) => {
         const threshold = /^\d+$/.test(opts.threshold) ? Number(opts.threshold) : Number.NaN;
-        const r = await initKeys({ dir: opts.dir, threshold });
+        const r = await (await import('../updater/tuf/index.ts')).initKeys({ dir: opts.dir, threshold });
         out.result(
           `keys created in ${opts.dir}; trusted root: ${r.rootPath} (version 1, threshold ${threshold})`,
           {
@@ -35,7 +36,10 @@ export function registerKeys(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       action(async (out, opts: { dir: string; role: string }) => {
-        const r = await rotateKeys({ dir: opts.dir, role: opts.role });
+        const r = await (await import('../updater/tuf/index.ts')).rotateKeys({
+          dir: opts.dir,
+          role: opts.role,
+        });
         out.result(`rotated ${opts.role} keys; root is now version ${r.version} (${r.rootPath})`, {
           rootPath: r.rootPath,
           version: r.version,

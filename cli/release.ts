@@ -1,8 +1,9 @@
 // drydock release build|verify: the signed release bundle (see updater/bundle).
 import type { Command } from 'commander';
 import { DrydockError, formatBytes, type Output } from '../core/index.ts';
-import { buildBundle, readBundle } from '../updater/bundle/index.ts';
 import { action } from './run.ts';
+
+// the part is loaded when the command runs, so other commands do not pay for it
 
 /** at most one progress event per percent: --json output stays readable for multi-GB bundles */
 function throttled(out: Output, step: string): (p: { done: number; total: number }) => void {
@@ -35,7 +36,7 @@ export function registerRelease(program: Command): void {
           const expiresDays = Number(opts.expiresDays);
           if (!Number.isInteger(expiresDays) || expiresDays < 1 || expiresDays > 3650)
             throw new DrydockError('USAGE', `--expires-days must be a whole number of days from 1 to 3650`);
-          const r = await buildBundle({
+          const r = await (await import('../updater/bundle/index.ts')).buildBundle({
             expiresDays,
             specPath: opts.spec,
             keysDir: opts.keys,
@@ -68,7 +69,7 @@ export function registerRelease(program: Command): void {
     .action(
       action(async (out, file: string, opts: { root: string }) => {
         // blobs: null → hashes only; nothing is written anywhere
-        const r = await readBundle(file, {
+        const r = await (await import('../updater/bundle/index.ts')).readBundle(file, {
           trustedRoot: opts.root,
           blobs: null,
           onProgress: throttled(out, 'verifying'),
