@@ -2,9 +2,11 @@
 // 127.0.0.1) whose box root was made by initBox with the demo 1.0.0 bundle on the stand-in cluster.
 // The flows click through the page the way an administrator would; nothing is faked in between.
 // Figures (first-load bytes, confirm → first progress) are printed, not asserted.
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemo, type Demo } from '../../../examples/demo/index.ts';
@@ -25,6 +27,7 @@ import {
 // the first password as AWS first boot hands it over (the instance ID): a change is forced
 const INITIAL_PASSWORD = 'i-0123456789abcdef0';
 const PASSWORD = 'correct horse battery staple';
+const run = promisify(execFile);
 
 let demo: Demo;
 let root: string;
@@ -212,7 +215,7 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     await screenshot(page, 'history');
   }, 180_000);
 
-  it('settings save and read back; support and narrow screens render', async () => {
+  it('settings save and read back; a certificate is replaced (a mismatched key refused); support bundle downloads; narrow layout', async () => {
     await nav('Settings').click();
     await page.getByLabel('Check schedule').fill('15 4 * * *');
     await page.getByRole('button', { name: 'Save settings' }).click();
@@ -225,10 +228,56 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     await page.reload();
     await expect.poll(() => page.getByLabel('Check schedule').inputValue()).toBe('15 4 * * *');
     await screenshot(page, 'settings');
+
+    // certificate: a key that does not match is refused in words; the matching pair is taken at once
+    const tls = join(work, 'tls');
+    await mkdir(tls);
+    const make = (name: string) =>
+      run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        '/CN=admin.example.test',
+        '-addext',
+        'subjectAltName=DNS:admin.example.test,IP:127.0.0.1',
+        '-keyout',
+        join(tls, `${name}.key`),
+        '-out',
+        join(tls, `${name}.crt`),
+      ]);
+    await make('a');
+    await make('b');
+    await page.getByLabel('Certificate (PEM)').setInputFiles(join(tls, 'a.crt'));
+    await page.getByLabel('Private key (PEM)').setInputFiles(join(tls, 'b.key'));
+    await page.getByRole('button', { name: 'Upload certificate' }).click();
+    const tlsCard = page.getByRole('region', { name: 'HTTPS certificate' });
+    await tlsCard.getByRole('alert').waitFor();
+    const tlsError = (await tlsCard.getByRole('alert').textContent()) ?? '';
+    console.log(`mismatched certificate message: ${tlsError}`);
+    expect(tlsError).toContain('matching private key');
+    expect(await tlsCard.getByTestId('tls-current').textContent()).toContain('Self-signed');
+    await page.getByLabel('Private key (PEM)').setInputFiles(join(tls, 'a.key'));
+    await page.getByRole('button', { name: 'Upload certificate' }).click();
+    await tlsCard.getByText('Certificate installed.').waitFor();
+    expect(await tlsCard.getByTestId('tls-current').textContent()).toContain('admin.example.test');
+
     await nav('Support').click();
-    await page.getByRole('link', { name: 'Download support bundle' }).waitFor();
     await page.locator('table').waitFor();
     await screenshot(page, 'support');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('link', { name: 'Download support bundle' }).click(),
+    ]);
+    const bundle = await readFile((await download.path())!);
+    expect(bundle.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(bundle.length).toBeGreaterThan(200);
     await page.setViewportSize({ width: 400, height: 800 });
     await nav('Software Update').click();
     await page.getByRole('heading', { name: 'Software Update', level: 1 }).waitFor();

@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { request } from '../api.ts';
 import type { AppContext } from '../app.tsx';
+import { formatTime } from '../format.ts';
 import type { Settings as SettingsData } from '../types.ts';
 import { PasswordForm } from './password.tsx';
 
@@ -231,12 +232,33 @@ function UpdateSettings(props: { running: boolean }) {
   );
 }
 
+interface CertificateInfo {
+  subject: string;
+  names: string[];
+  ips: string[];
+  notAfter: string;
+  selfSigned: boolean;
+  fingerprint256: string;
+}
+
+function describeCert(c: CertificateInfo): string {
+  const who = [...c.names, ...c.ips].join(', ') || c.subject;
+  return `${c.selfSigned ? 'Self-signed certificate' : 'Certificate'} for ${who}, valid until ${formatTime(c.notAfter)}.`;
+}
+
 function TlsCard() {
   const [cert, setCert] = useState<File | null>(null);
   const [key, setKey] = useState<File | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState(false);
   const [pending, setPending] = useState(false);
+  const [current, setCurrent] = useState<CertificateInfo | null>(null);
+
+  useEffect(() => {
+    request<CertificateInfo>('GET', '/tls')
+      .then(setCurrent)
+      .catch(() => setCurrent(null));
+  }, []);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -247,7 +269,12 @@ function TlsCard() {
       return setError('These files are too large for a certificate and key. Choose PEM files.');
     setPending(true);
     try {
-      await request('PUT', '/tls', { certificate: await cert.text(), key: await key.text() });
+      setCurrent(
+        await request<CertificateInfo>('PUT', '/tls', {
+          certificate: await cert.text(),
+          key: await key.text(),
+        }),
+      );
       setDone(true);
     } catch (err) {
       setError(message(err));
@@ -263,6 +290,12 @@ function TlsCard() {
         The appliance made a self-signed certificate at first start. Replace it with one your browsers trust:
         a PEM certificate (with its chain) and the matching unencrypted private key.
       </p>
+      {current && (
+        <p data-testid="tls-current">
+          In use: {describeCert(current)}{' '}
+          <span class="muted small">SHA-256 {current.fingerprint256.slice(0, 23)}…</span>
+        </p>
+      )}
       <form onSubmit={submit} class="stack">
         <label for="tls-cert">Certificate (PEM)</label>
         <input
@@ -285,7 +318,7 @@ function TlsCard() {
         )}
         {done && (
           <p class="ok" role="status">
-            Certificate installed. Reload the page to use it.
+            Certificate installed. New connections use it at once.
           </p>
         )}
         <div class="actions">
