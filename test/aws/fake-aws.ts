@@ -29,6 +29,8 @@ import { PutParameterCommand, SSMClient, SSMServiceException } from '@aws-sdk/cl
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AwsClients } from '../../images/ami/index.ts';
 
+// Drydock runs on Node 20; the SDK's notice about its future Node 22 floor is noise in test output
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const BLOCK = 524288;
 const meta = { $metadata: {} };
 

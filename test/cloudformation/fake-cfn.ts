@@ -21,6 +21,8 @@ import { parse as parseYaml } from 'yaml';
 
 // biome-ignore lint/suspicious/noExplicitAny: templates are free-form
 type Any = any;
+// Drydock runs on Node 20; the SDK's notice about its future Node 22 floor is noise in test output
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const meta = { $metadata: {} };
 const validation = (message: string) =>
   new CloudFormationServiceException({ name: 'ValidationError', $fault: 'client', ...meta, message });
