@@ -24,7 +24,7 @@ describe('readiness from kubectl get -o json', () => {
     const [h] = workloadHealth(fixture('deploy-rollout-in-progress'), web);
     expect(h!.ready).toBe(false);
     expect(h!.message).toBe(
-      '0/1 ready, 1 old replica(s) pending termination: container web ContainerCreating; old ReplicaSet web-7d9c8b5f4c still serving 1',
+      '0/1 ready, rollout in progress: container web ContainerCreating; old ReplicaSet web-7d9c8b5f4c still serving 1',
     );
     expect(hasFailed(h!)).toBe(false);
   });

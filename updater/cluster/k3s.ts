@@ -143,13 +143,13 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
 
   const judge = (p: Probe, status: number, body: string) => {
     const expect = p.expectStatus ?? 200;
-    if (status !== expect) return { ok: false, message: `${p.name}: HTTP ${status}, expected ${expect}` };
+    if (status !== expect) return { ok: false, message: `HTTP ${status}, expected ${expect}` };
     if (p.expectBody !== undefined && !body.includes(p.expectBody))
       return {
         ok: false,
-        message: `${p.name}: HTTP ${status}, but the page does not contain "${p.expectBody}"`,
+        message: `HTTP ${status}, but the page does not contain "${p.expectBody}"`,
       };
-    return { ok: true, message: `${p.name}: HTTP ${status}` };
+    return { ok: true, message: `HTTP ${status}` };
   };
 
   return {
@@ -245,7 +245,7 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
         const res = await doFetch(p.url, { signal: AbortSignal.timeout((p.timeoutSeconds ?? 5) * 1000) });
         return judge(p, res.status, await res.text());
       } catch (err) {
-        return { ok: false, message: `${p.name}: ${p.url} unreachable (${(err as Error).message})` };
+        return { ok: false, message: `${p.url} unreachable (${(err as Error).message})` };
       }
     },
 

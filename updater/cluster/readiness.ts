@@ -131,13 +131,9 @@ function deployment(d: KubeObject, items: KubeObject[]): { ready: boolean; messa
       ready: false,
       message: `rollout failed (progress deadline exceeded), ${newReady}/${want} ready${why()}`,
     };
-  if (updated < want)
+  // new pods not all there yet, or old ones still running: the rollout has not finished
+  if (updated < want || total > updated)
     return { ready: false, message: `${newReady}/${want} ready, rollout in progress${why()}` };
-  if (total > updated)
-    return {
-      ready: false,
-      message: `${newReady}/${want} ready, ${total - updated} old replica(s) pending termination${why()}`,
-    };
   if (available < updated) return { ready: false, message: `${available}/${want} ready${why()}` };
   return { ready: true, message: `${available}/${want} ready` };
 }

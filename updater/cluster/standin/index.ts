@@ -245,13 +245,10 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
       const local = ['127.0.0.1', 'localhost', '0.0.0.0', '[::1]'].includes(url.hostname);
       const expectStatus = p.expectStatus ?? 200;
       const judge = (status: number, body: string, via: string) => {
-        if (status !== expectStatus)
-          return fail(`${p.name}: HTTP ${status} from ${via}, expected ${expectStatus}`);
+        if (status !== expectStatus) return fail(`HTTP ${status} from ${via}, expected ${expectStatus}`);
         if (p.expectBody !== undefined && !body.includes(p.expectBody))
-          return fail(
-            `${p.name}: HTTP ${status} from ${via}, but the page does not contain "${p.expectBody}"`,
-          );
-        return ok(`${p.name}: HTTP ${status} from ${via}`);
+          return fail(`HTTP ${status} from ${via}, but the page does not contain "${p.expectBody}"`);
+        return ok(`HTTP ${status} from ${via}`);
       };
       const known = local
         ? await withStateLock(root, async () => serviceForNodePort(await loadState(root), port))
@@ -262,12 +259,12 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
           const res = await doFetch(p.url, { signal: AbortSignal.timeout((p.timeoutSeconds ?? 5) * 1000) });
           return judge(res.status, await res.text(), p.url);
         } catch (err) {
-          return fail(`${p.name}: ${p.url} unreachable (${(err as Error).message})`);
+          return fail(`${p.url} unreachable (${(err as Error).message})`);
         }
       }
       return observe(async (ctx) => {
         const ep = endpointFor(ctx.state, port, podReady);
-        if ('error' in ep) return fail(`${p.name}: ${ep.error}`);
+        if ('error' in ep) return fail(`${ep.error}`);
         const r = await httpInNetns(
           ctx,
           ep.pid,
@@ -276,7 +273,7 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
           p.timeoutSeconds ?? 5,
         );
         const via = `${ep.service} (pod ${ep.pod})`;
-        if (r.status === 0) return fail(`${p.name}: ${via}: ${r.error}`);
+        if (r.status === 0) return fail(`${via}: ${r.error}`);
         return judge(r.status, r.body, via);
       });
     },
