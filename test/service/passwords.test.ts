@@ -95,7 +95,7 @@ describe('initial admin hand-off (seam 7)', () => {
     openServiceDatabase(root).close();
     const db = openServiceDatabase(root);
     const v = db
-      .prepare("SELECT MAX(version) AS v FROM service_migrations WHERE set_name = 'service'")
+      .prepare("SELECT MAX(version) AS v FROM schema_migrations WHERE set_name = 'service'")
       .get() as { v: number };
     expect(v.v).toBe(1);
     db.close();

@@ -1,9 +1,10 @@
 // The service's tables live in the box's state.db (DESIGN: one SQLite file, WAL) under the
-// migration set "service". The engine owns openDatabase/migrate (seam 6); they are passed in, and
-// until the engine provides them a local equivalent with the same meaning is used.
+// migration set "service", opened and migrated by the engine's openDatabase/migrate (seam 6).
+// The local equivalents stay for callers that must not load the engine.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { migrate as engineMigrate, openDatabase as engineOpenDatabase } from '../engine/index.ts';
 
 export type Db = Database.Database;
 export type Migrate = (db: Db, setName: string, migrations: string[]) => void;
@@ -80,8 +81,8 @@ export function openServiceDatabase(
   root: string,
   engine: { openDatabase?: OpenDatabase; migrate?: Migrate } = {},
 ): Db {
-  const db = (engine.openDatabase ?? localOpenDatabase)(root);
-  (engine.migrate ?? localMigrate)(db, SERVICE_MIGRATION_SET, SERVICE_MIGRATIONS);
+  const db = (engine.openDatabase ?? engineOpenDatabase)(root);
+  (engine.migrate ?? engineMigrate)(db, SERVICE_MIGRATION_SET, SERVICE_MIGRATIONS);
   return db;
 }
 
