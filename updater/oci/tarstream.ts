@@ -38,7 +38,8 @@ export class ChunkReader {
       if (!(await this.fill()))
         throw new DrydockError('BUNDLE_TRUNCATED', `the archive ends mid-record at byte ${this.position}`);
       const take = Math.min(n - got, this.buf.length);
-      parts.push(this.buf.subarray(0, take));
+      // copied: the source may reuse the chunk's memory for its next read
+      parts.push(Buffer.from(this.buf.subarray(0, take)));
       this.buf = this.buf.subarray(take);
       this.position += take;
       got += take;
