@@ -74,7 +74,9 @@ describe.skipIf(!enabled)('k3s driver on a real k3s (DRYDOCK_E2E_K3S=1)', () => 
 
   it('installs 1.0.0: images imported, manifests applied, healthy, page on NodePort 30080', async () => {
     const r = releases['1.0.0']!;
-    expect(await driver.importImages(r.images, store)).toEqual({ imported: 1, skipped: 0 });
+    // imported now, or by an earlier run of this suite (the record under the root says so)
+    const first = await driver.importImages(r.images, store);
+    expect(first.imported + first.skipped).toBe(1);
     expect(await driver.importImages(r.images, store)).toEqual({ imported: 0, skipped: 1 });
     await driver.applyManifests({ name: r.name, version: r.version }, await manifests(r), null);
     const h = await waitReady(r, r.health.deadlineSeconds);
