@@ -21,29 +21,39 @@ export function registerFirstboot(program: Command): void {
     .option('--source <source>', `only this source: ${SOURCE_ORDER.join('|')}`)
     .option('--file <path>', 'settings file (default <root>/etc/drydock/firstboot.yaml)')
     .option('--imds-url <url>', 'instance metadata endpoint', 'http://169.254.169.254')
+    .option('--imds-wait <seconds>', 'retry instance metadata this long while the network comes up', '30')
     .option('--json', 'one JSON result line')
     .action(
-      action(async (out, o: { root: string; source?: string; file?: string; imdsUrl: string }) => {
-        if (o.source && !(SOURCE_ORDER as readonly string[]).includes(o.source))
-          throw new DrydockError('USAGE', `--source must be one of ${SOURCE_ORDER.join(', ')}`);
-        const r = await runFirstboot({
-          root: o.root,
-          source: o.source as SourceName | undefined,
-          file: o.file,
-          imdsUrl: o.imdsUrl,
-          log: (l) => out.info(l),
-        });
-        for (const p of r.problems) out.info(`refused ${p.key}: ${p.message}`);
-        for (const n of r.notes) out.info(n);
-        // refused settings do not fail the boot: the box comes up with safe defaults and says why
-        out.result(
-          r.status === 'already-done'
-            ? 'first boot ran already; nothing changed'
-            : `first boot from ${r.source}: applied ${r.applied.join(', ') || 'nothing'}${r.problems.length ? `; ${r.problems.length} setting(s) refused` : ''}`,
-          { ...r },
-        );
-        return 0;
-      }),
+      action(
+        async (
+          out,
+          o: { root: string; source?: string; file?: string; imdsUrl: string; imdsWait: string },
+        ) => {
+          if (o.source && !(SOURCE_ORDER as readonly string[]).includes(o.source))
+            throw new DrydockError('USAGE', `--source must be one of ${SOURCE_ORDER.join(', ')}`);
+          const wait = Number(o.imdsWait);
+          if (!Number.isFinite(wait) || wait < 0 || wait > 600)
+            throw new DrydockError('USAGE', '--imds-wait must be a number of seconds from 0 to 600');
+          const r = await runFirstboot({
+            root: o.root,
+            source: o.source as SourceName | undefined,
+            file: o.file,
+            imdsUrl: o.imdsUrl,
+            imdsWaitMs: wait * 1000,
+            log: (l) => out.info(l),
+          });
+          for (const p of r.problems) out.info(`refused ${p.key}: ${p.message}`);
+          for (const n of r.notes) out.info(n);
+          // refused settings do not fail the boot: the box comes up with safe defaults and says why
+          out.result(
+            r.status === 'already-done'
+              ? 'first boot ran already; nothing changed'
+              : `first boot from ${r.source}: applied ${r.applied.join(', ') || 'nothing'}${r.problems.length ? `; ${r.problems.length} setting(s) refused` : ''}`,
+            { ...r },
+          );
+          return 0;
+        },
+      ),
     );
   g.command('banner')
     .description('Regenerate the console banner (/etc/issue.d) with the URL and how to sign in')

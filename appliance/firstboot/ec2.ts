@@ -31,15 +31,29 @@ export async function readImds(opts: {
   fetch: typeof fetch;
   baseUrl?: string;
   timeoutMs?: number;
+  /**
+   * keep asking for a token this long while the network is not up yet (first boot does not wait
+   * for network-online, so that a static address from OVF is not held up by a DHCP timeout)
+   */
+  waitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }): Promise<ImdsData | null> {
   const base = (opts.baseUrl ?? IMDS_URL).replace(/\/$/, '');
   const timeout = opts.timeoutMs ?? 2000;
-  const tokenRes = await call(
-    opts.fetch,
-    `${base}/latest/api/token`,
-    { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '300' } },
-    timeout,
-  );
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const until = Date.now() + (opts.waitMs ?? 0);
+  let tokenRes: Response | null;
+  for (;;) {
+    tokenRes = await call(
+      opts.fetch,
+      `${base}/latest/api/token`,
+      { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '300' } },
+      timeout,
+    );
+    // an HTTP answer (even an error) means the network is up: no point in asking again
+    if (tokenRes || Date.now() >= until) break;
+    await sleep(1000);
+  }
   if (!tokenRes?.ok) return null;
   const token = (await tokenRes.text()).trim();
   const headers = { 'X-aws-ec2-metadata-token': token };

@@ -37,6 +37,8 @@ export interface FirstbootOptions {
   fetch?: typeof fetch;
   imdsUrl?: string;
   imdsTimeoutMs?: number;
+  /** retry IMDS this long while the network comes up (default 0) */
+  imdsWaitMs?: number;
   /** default: the updater service's ensureCertificate, else openssl */
   ensureCertificate?: EnsureCertificate;
   now?: () => Date;
@@ -98,6 +100,7 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
     file: opts.file,
     imdsUrl: opts.imdsUrl,
     imdsTimeoutMs: opts.imdsTimeoutMs,
+    imdsWaitMs: opts.imdsWaitMs,
   });
   const { values, problems: checks } = checkSettings(read.raw);
   const problems: Problem[] = [

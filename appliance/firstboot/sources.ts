@@ -20,6 +20,8 @@ export interface SourceOptions {
   file?: string;
   imdsUrl?: string;
   imdsTimeoutMs?: number;
+  /** how long to retry IMDS while the network comes up (default 0: one try) */
+  imdsWaitMs?: number;
 }
 
 export interface SettingsRead {
@@ -56,7 +58,12 @@ async function fromOvf(o: SourceOptions): Promise<SettingsRead | null> {
 }
 
 async function fromEc2(o: SourceOptions): Promise<SettingsRead | null> {
-  const md = await readImds({ fetch: o.fetch, baseUrl: o.imdsUrl, timeoutMs: o.imdsTimeoutMs });
+  const md = await readImds({
+    fetch: o.fetch,
+    baseUrl: o.imdsUrl,
+    timeoutMs: o.imdsTimeoutMs,
+    waitMs: o.imdsWaitMs,
+  });
   if (!md) return null;
   const r = empty('ec2', 'IMDSv2');
   const ud = parseUserData(md.userData);

@@ -13,7 +13,7 @@ import {
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { PATHS, readIsoFile, readIsoVolumeId, runFirstboot } from '../../appliance/index.ts';
+import { PATHS, readImds, readIsoFile, readIsoVolumeId, runFirstboot } from '../../appliance/index.ts';
 import { makeRoot, recordingExec, snapshotTree, startImds } from './helpers.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
@@ -306,6 +306,31 @@ describe('first boot on EC2 (IMDSv2 on 127.0.0.1)', () => {
     expect(existsSync(join(root, 'etc/ssh/ssh_host_ed25519_key'))).toBe(true);
     expect(readlinkSync(join(root, PATHS.sshWants))).toBe('/lib/systemd/system/ssh.service');
     expect(existsSync(join(root, 'var/lib/drydock/firstboot/aws.json'))).toBe(false);
+  });
+
+  it('keeps asking for a token while the network comes up (IMDS answers late)', async () => {
+    // find a free port, then let IMDS start listening on it only after a while
+    const probe = await startImds({ userData: null, instanceId: 'i-late', region: 'eu-west-1' });
+    const port = new URL(probe.url).port;
+    await probe.close();
+    let late: Awaited<ReturnType<typeof startImds>> | undefined;
+    const timer = setTimeout(async () => {
+      late = await startImds({
+        userData: 'drydock: { hostname: late-box }',
+        instanceId: 'i-late',
+        region: 'eu-west-1',
+        port: Number(port),
+      });
+    }, 1500);
+    cleanups.push(async () => {
+      clearTimeout(timer);
+      await late?.close();
+    });
+    const md = await readImds({ fetch, baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 500, waitMs: 10_000 });
+    expect(md?.instanceId).toBe('i-late');
+    expect(md?.userData).toContain('late-box');
+    // without the wait, the same silence means "not EC2"
+    expect(await readImds({ fetch, baseUrl: 'http://127.0.0.1:9', timeoutMs: 300 })).toBeNull();
   });
 
   it('is not EC2 when nothing answers; falls through to the local file', async () => {

@@ -57,6 +57,7 @@ export async function startImds(opts: {
   userData: string | null;
   instanceId: string;
   region: string;
+  port?: number;
 }): Promise<{
   url: string;
   server: Server;
@@ -92,7 +93,7 @@ export async function startImds(opts: {
     if (req.method !== 'GET' || body === undefined || body === null) res.writeHead(404).end();
     else res.writeHead(200, { 'content-type': 'text/plain' }).end(body);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}`,
