@@ -179,6 +179,26 @@ describe('first boot from the OVF environment (ISO transport)', () => {
   });
 });
 
+describe('on the running system (root "/")', () => {
+  it('also nudges the services it configured', async () => {
+    const root = box();
+    const xml = readFileSync(join(FIX, 'ovf-env.xml'), 'utf8');
+    const { exec, calls } = recordingExec({
+      vmtoolsd: () => ({ stdout: xml, exitCode: 0 }),
+      hostnamectl: () => ({ stdout: '', exitCode: 0 }),
+      networkctl: () => ({ stdout: '', exitCode: 0 }),
+      systemctl: () => ({ stdout: '', exitCode: 0 }),
+    });
+    await runFirstboot({ root, exec, live: true, fetch: () => Promise.reject(new Error('x')) });
+    const live = calls.filter((c) => ['hostnamectl', 'networkctl', 'systemctl'].includes(c[0]!));
+    expect(live).toEqual([
+      ['hostnamectl', 'set-hostname', 'portal01.example.com'],
+      ['networkctl', 'reload'],
+      ['systemctl', 'try-restart', 'systemd-timesyncd.service'],
+    ]);
+  });
+});
+
 describe('bad settings are refused, the box stays reachable', () => {
   it('falls back to DHCP, keeps no weak password, tells the console and the admin page, retries next boot', async () => {
     const root = box();
