@@ -83,6 +83,8 @@ function register(group: Command, target: BuildTarget, what: string): void {
         accel: r.accel,
         stages: r.stages,
         omitted: r.omitted,
+        disk: r.disk,
+        dataDisk: r.dataDisk,
       });
       return 0;
     }),

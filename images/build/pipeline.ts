@@ -157,9 +157,14 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     ...omitted.filter((x) => !manifest.omitted.includes(x)),
   );
 
+  // without k3s the box still runs: the updater drives the stand-in cluster (seam 4)
+  const cluster = inputs.k3sBinary.path ? 'k3s' : 'standin';
+  if (cluster === 'standin')
+    omitted.push('cluster: no k3s in the image; the updater runs with the stand-in cluster');
   const common: Record<string, PackerVar> = {
     name,
     version,
+    cluster,
     payload_dir: join(work, 'payload'),
     provision_scripts: scripts,
   };

@@ -23,6 +23,7 @@ build {
       "DRYDOCK_PAYLOAD=/tmp/drydock-payload",
       "DRYDOCK_NAME=${var.name}",
       "DRYDOCK_VERSION=${var.version}",
+      "DRYDOCK_CLUSTER=${var.cluster}",
       "DEBIAN_FRONTEND=noninteractive",
     ]
     execute_command = "chmod +x {{ .Path }}; sudo -E env {{ .Vars }} {{ .Path }}"

@@ -29,6 +29,12 @@ variable "provision_scripts" {
   description = "The shell provisioners from appliance/provision, in order."
 }
 
+variable "cluster" {
+  type        = string
+  default     = "k3s"
+  description = "Cluster driver the box is initialised with: k3s, or standin when the image has no k3s."
+}
+
 variable "seal_script" {
   type        = string
   default     = "seal.sh"

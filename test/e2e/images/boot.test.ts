@@ -5,7 +5,7 @@
 // forwarded port, and the admin password signs in (a wrong one does not).
 // The base OS is cached in .cache/images by the hash of its inputs, shared with `npm run build:ova`.
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -111,6 +111,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'drydock-e2e-images-'));
   mkdirSync(CACHE, { recursive: true });
   const log = join(dir, 'build.log');
+  // DRYDOCK_IMAGES_REUSE=<result.json>: boot what an earlier `drydock build ova --json` made (a
+  // developer's shortcut; CI always builds)
+  const reuse = process.env.DRYDOCK_IMAGES_REUSE;
+  if (reuse) {
+    built = JSON.parse(readFileSync(reuse, 'utf8')) as BuildResult;
+    iso = await makeOvfEnvIso(dir, { hostname: HOSTNAME, admin_password: PASSWORD });
+    return;
+  }
   built = await buildImage({
     target: 'ova',
     repo: '.',
