@@ -62,6 +62,15 @@ export async function runPacker(opts: {
       `-var-file=${varFile}`,
       '.',
     ],
-    { cwd: opts.templateDir, onLine: opts.onLine, env: { PACKER_NO_COLOR: '1', CHECKPOINT_DISABLE: '1' } },
+    {
+      cwd: opts.templateDir,
+      onLine: opts.onLine,
+      // Packer keeps its cache (and port locks) beside the templates unless told otherwise
+      env: {
+        PACKER_NO_COLOR: '1',
+        CHECKPOINT_DISABLE: '1',
+        PACKER_CACHE_DIR: join(opts.workDir, 'packer_cache'),
+      },
+    },
   );
 }
