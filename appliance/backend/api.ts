@@ -16,7 +16,7 @@ export interface ImagePin {
 
 /** What a source's objects() may ask for; values differ between the box and the chart. */
 export interface BackendContext {
-  /** the pinned reference "ref@digest" of an image named in the lock file */
+  /** the pinned reference "repository@sha256:…" of an image named in the lock file */
   image(name: string): string;
   /** PersistentVolumeClaim storage class (k3s: local-path, on the data disk) */
   storageClass: string;

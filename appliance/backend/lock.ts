@@ -44,6 +44,11 @@ export async function readLock(path: string): Promise<Record<string, ImagePin>> 
   return (doc as { images: Record<string, ImagePin> }).images;
 }
 
+/**
+ * "repository@sha256:…": the digest alone names the image. The tag stays in the lock file for
+ * people; a reference carrying both is refused by skopeo (containers/image) and means nothing
+ * more to containerd.
+ */
 export function pinned(p: ImagePin): string {
-  return `${p.ref}@${p.digest}`;
+  return `${p.ref.replace(/:[^/:]+$/, '')}@${p.digest}`;
 }
