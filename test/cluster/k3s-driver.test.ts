@@ -36,7 +36,8 @@ function fakeK3s(root: string, opts: { workloads?: string; jobs?: string; lag?: 
         .map((f) => ({
           apiVersion: 'k3s.cattle.io/v1',
           kind: 'Addon',
-          metadata: { name: f.replace(/\.yaml$/, ''), namespace: 'kube-system' },
+          // k3s names the Addon after the file name up to its first dot
+          metadata: { name: f.split('.')[0], namespace: 'kube-system' },
           spec: {
             source: `/var/lib/rancher/k3s/server/manifests/${f}`,
             checksum:
@@ -118,6 +119,26 @@ describe('k3s driver: manifests', () => {
     expect(readdirSync(join(root, MANIFESTS_DIR))).toEqual(['drydock-web.yaml']);
     expect(readFileSync(join(root, MANIFESTS_DIR, 'drydock-web.yaml'), 'utf8')).toBe(before);
     expect(k.calls.filter((c) => c.includes(' delete '))).toEqual([]);
+  });
+
+  it('names parts as k3s does: app.v2.yaml is addon drydock-app; two parts sharing that name are refused', async () => {
+    const root = join(tmp, 'dots');
+    const k = fakeK3s(root);
+    const driver = createClusterDriver('k3s', { root, exec: k.exec, sleep: async () => {} });
+    const cm = (n: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${n}, namespace: demo}\n`;
+    await driver.applyManifests(release('1.0.0'), [{ name: 'app.v2.yaml', content: cm('a') }], null);
+    expect(readdirSync(join(root, MANIFESTS_DIR))).toEqual(['drydock-app.v2.yaml']);
+    await expect(
+      driver.applyManifests(
+        release('1.1.0'),
+        [
+          { name: 'web.yaml', content: cm('b') },
+          { name: 'web.extra.yaml', content: cm('c') },
+        ],
+        null,
+      ),
+    ).rejects.toThrow(/would share the k3s addon name drydock-web/);
+    expect(readdirSync(join(root, MANIFESTS_DIR))).toEqual(['drydock-app.v2.yaml']);
   });
 
   it('gives up with CLUSTER_UNAVAILABLE when k3s never applies the file', async () => {

@@ -1,6 +1,7 @@
 // The real driver: k3s's own mechanisms, every program run through the injected exec.
 // - manifests: drydock-<part>.yaml written atomically into k3s's auto-deploy folder; k3s's deploy
-//   controller applies them. We then wait until k3s's Addon object of each file carries the new
+//   controller applies them (it scans the folder every 15 s). We then wait until k3s's Addon object
+//   (named after the file up to its first dot) of each file carries the new
 //   file's checksum (so readiness is never read from the old spec), and delete the objects the new
 //   release dropped with `kubectl delete` (k3s leaves them when a file or document goes).
 // - images: an OCI archive assembled from the blob store, `ctr -n k8s.io images import`, only for
@@ -22,8 +23,8 @@ import type { ClusterDriver, ReleaseId, RenderedManifest } from './api.ts';
 import { atomicWrite } from './atomic.ts';
 import { defaultExec, type ExecFn } from './exec.ts';
 import {
+  addonName,
   droppedObjects,
-  fileName,
   kubectlTarget,
   parseObjects,
   refOf,
@@ -105,10 +106,7 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
   /** Waits until k3s's deploy controller has applied these file contents (Addon spec.checksum). */
   async function waitAddons(next: RenderedManifest[]): Promise<void> {
     const want = new Map(
-      next.map((m) => [
-        fileName(m.name).replace(/\.ya?ml$/, ''),
-        createHash('sha256').update(m.content).digest('hex'),
-      ]),
+      next.map((m) => [addonName(m.name), createHash('sha256').update(m.content).digest('hex')]),
     );
     const until = now() + (opts.applyTimeoutSeconds ?? 120) * 1000;
     for (;;) {

@@ -54,6 +54,11 @@ export function fileName(part: string): string {
   return `${FILE_PREFIX}${part}`;
 }
 
+/** The name of k3s's Addon object for a manifest file: the file name up to its FIRST dot (as k3s does). */
+export function addonName(part: string): string {
+  return fileName(part).split('.')[0]!;
+}
+
 /** The objects of one manifest, validated enough to apply and to delete them by name. */
 export function parseObjects(m: RenderedManifest): KubeManifestObject[] {
   const out: KubeManifestObject[] = [];
@@ -136,6 +141,17 @@ export async function writeManifestFiles(root: string, next: RenderedManifest[])
         `manifest name ${JSON.stringify(m.name)} is not a plain .yaml file name`,
       );
     parseObjects(m); // refuse a broken release before touching the folder
+  }
+  // k3s tracks each file by its name up to the first dot: web.yaml and web.extra.yaml would share one
+  const seen = new Map<string, string>();
+  for (const m of next) {
+    const other = seen.get(addonName(m.name));
+    if (other)
+      throw new DrydockError(
+        'BUNDLE_RELEASE_INVALID',
+        `manifests ${other} and ${m.name} would share the k3s addon name ${addonName(m.name)}`,
+      );
+    seen.set(addonName(m.name), m.name);
   }
   const dir = join(root, MANIFESTS_DIR);
   const wanted = new Set(next.map((m) => fileName(m.name)));
