@@ -113,8 +113,8 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
         setStatusError(null);
         setLive((l) => fromStatus(l, s));
       },
-      onOpen: () => setLive((l) => ({ ...l, connected: true })),
-      onDrop: () => setLive((l) => ({ ...l, connected: false })),
+      onOpen: () => setLive((l) => ({ ...l, dropped: false })),
+      onDrop: () => setLive((l) => ({ ...l, dropped: true })),
     });
     void refresh();
     // disk and workload health change without update events
@@ -187,7 +187,7 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
           <a href="#/update">Follow the progress in Software Update</a>
         </div>
       )}
-      {!live.connected && live.known && (
+      {live.dropped && (
         <div class="banner warn" role="status">
           Live progress is reconnecting. What you see may be a few seconds old.
         </div>

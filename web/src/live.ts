@@ -20,7 +20,8 @@ export interface Live {
   /** what the current (or last) operation is: an update (which may roll back by itself) or an admin's rollback */
   operation: 'update' | 'rollback' | null;
   logs: { level: string; message: string; at: string }[];
-  connected: boolean;
+  /** the event stream broke after it was open (the banner says progress may lag) */
+  dropped: boolean;
   /** true once anything came from the service (status or events) */
   known: boolean;
 }
@@ -77,7 +78,7 @@ export function initialLive(): Live {
     reached: -1,
     operation: null,
     logs: [],
-    connected: false,
+    dropped: false,
     known: false,
   };
 }

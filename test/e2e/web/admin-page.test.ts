@@ -135,7 +135,9 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     expect(await page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
     await screenshot(page, 'update-confirm');
     const ms = await confirmAndTime(page);
-    console.log(`[figure] confirm → first progress on screen: ${ms.toFixed(1)} ms (goal ≤ 200 ms)`);
+    console.log(
+      `[figure] confirm → first progress on screen: ${ms.total.toFixed(1)} ms (goal ≤ 200 ms); of which the service, request → first event: ${ms.service?.toFixed(1) ?? '?'} ms`,
+    );
     // every other action waits while the update runs
     await expect.poll(() => page.getByRole('button', { name: 'Check for updates' }).isDisabled()).toBe(true);
     await page.evaluate(() => window.scrollTo(0, 0));

@@ -247,8 +247,27 @@ export async function serveStatic(dir: string): Promise<{ url: string; close: ()
   };
 }
 
-/** Clicks the confirmation's confirm button and returns ms until the first server step shows as active. */
-export async function confirmAndTime(page: Page): Promise<number> {
+/**
+ * Clicks the confirmation's confirm button and measures, in the page, the ms until the first step
+ * the service reports as running is drawn. CDP network timestamps split off the service's share:
+ * from the page's POST /api/v1/update/* to the first state/progress event on the stream.
+ */
+export async function confirmAndTime(page: Page): Promise<{ total: number; service: number | null }> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Network.enable');
+  let sent: number | null = null;
+  let firstEvent: number | null = null;
+  cdp.on(
+    'Network.requestWillBeSent',
+    (e: { timestamp: number; request: { url: string; method: string } }) => {
+      if (sent === null && e.request.method === 'POST' && e.request.url.includes('/api/v1/update/'))
+        sent = e.timestamp;
+    },
+  );
+  cdp.on('Network.eventSourceMessageReceived', (e: { timestamp: number; eventName: string }) => {
+    if (sent !== null && firstEvent === null && (e.eventName === 'state' || e.eventName === 'progress'))
+      firstEvent = e.timestamp;
+  });
   await page.evaluate(() => {
     const w = window as unknown as { __t: { click?: number; progress?: number } };
     w.__t = {};
@@ -274,8 +293,12 @@ export async function confirmAndTime(page: Page): Promise<number> {
     undefined,
     { timeout: 30_000 },
   );
-  return page.evaluate(() => {
+  const total = await page.evaluate(() => {
     const t = (window as unknown as { __t: { click: number; progress: number } }).__t;
     return t.progress - t.click;
   });
+  await cdp.detach();
+  const s = sent as number | null;
+  const f = firstEvent as number | null;
+  return { total, service: s !== null && f !== null ? (f - s) * 1000 : null };
 }

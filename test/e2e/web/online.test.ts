@@ -101,7 +101,9 @@ describe('admin page, online channel', () => {
     await dialog.waitFor();
     expect(await dialog.getByTestId('confirm-download').textContent()).toMatch(/Downloads [\d.]+ (B|KB|MB)/);
     const ms = await confirmAndTime(page);
-    console.log(`[figure] online: confirm → first progress on screen: ${ms.toFixed(1)} ms (goal ≤ 200 ms)`);
+    console.log(
+      `[figure] online: confirm → first progress on screen: ${ms.total.toFixed(1)} ms (goal ≤ 200 ms); of which the service, request → first event: ${ms.service?.toFixed(1) ?? '?'} ms`,
+    );
     await page.locator('[data-testid=outcome][data-outcome=committed]').waitFor({ timeout: 120_000 });
     await expect.poll(() => page.getByTestId('su-version').textContent(), { timeout: 10_000 }).toBe('1.1.0');
   }, 240_000);
