@@ -4,8 +4,9 @@
 //  2. GET /api/v1/status at a fixed 500 req/s for 30 s from a second process (autocannon) on
 //     loopback while updates are applied back to back (stage 1.1.0 → apply → roll back → …):
 //     p99 (goal ≤ 20 ms) and errors (goal 0);
-//  3. the same load against a bare node:https server answering the same bytes (the baseline
-//     for the ratio: what TLS + node + loopback cost on this machine).
+//  3. the same load without updates, with the service's CPU time per request (holds on a busy machine);
+//  4. the same load against a bare node:https server answering the same bytes (the baseline for the
+//     ratios: what TLS + node + loopback cost on this machine).
 // Run: npx tsx bench/service.ts [--seconds 30] [--rate 500] [--baseline-seconds 15]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -66,6 +67,12 @@ function rssMb(pid: number): { rss: number; hwm: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0);
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+/** user + system CPU time of a process so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms) */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 interface Cannon {
@@ -240,6 +247,14 @@ async function main() {
         )?.[1] ?? Number.NaN,
       );
 
+    // the same load without updates, with the CPU time the service spends per request: CPU time
+    // only counts while the process runs, so it holds when other work shares the machine
+    const cpu0 = cpuMs(svc.pid!);
+    const quiet = await autocannon(`https://127.0.0.1:${port}/api/v1/status`, BASELINE_SECONDS, [
+      `cookie: ${c.cookie}`,
+    ]);
+    const svcCpuPerReq = (cpuMs(svc.pid!) - cpu0) / quiet.requests.total;
+
     // where the memory goes: the service alone (no other command groups loaded), and with a small young generation
     const small = ['--max-semi-space-size=1'];
     const cliSmall = await idleRss(root, true, small);
@@ -257,11 +272,13 @@ async function main() {
     const base = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(base);
     const [basePort] = (await once(base.stdout!, 'data')) as [Buffer];
+    const baseCpu0 = cpuMs(base.pid!);
     const baseline = await autocannon(
       `https://127.0.0.1:${Number(basePort.toString())}/`,
       BASELINE_SECONDS,
       [],
     );
+    const baseCpuPerReq = (cpuMs(base.pid!) - baseCpu0) / baseline.requests.total;
 
     const fmt = (n: number) => n.toFixed(1);
     console.log(
@@ -290,12 +307,19 @@ async function main() {
       `  updates applied during the load: ${cycles.applied} (each rolled back again: ${cycles.rolledBack}); failures: ${cycles.failures.length}`,
     );
     for (const f of cycles.failures.slice(0, 3)) console.log(`    ${f.slice(0, 200)}`);
+    console.log(`the same load for ${BASELINE_SECONDS} s without updates:`);
+    console.log(
+      `  p50 ${quiet.latency.p50} ms, p99 ${quiet.latency.p99} ms, errors ${quiet.errors + quiet.timeouts + quiet.non2xx}, ` +
+        `service CPU per request ${(svcCpuPerReq * 1000).toFixed(0)} µs`,
+    );
     console.log(`baseline (bare node:https, same ${statusBody.length}-byte body, ${BASELINE_SECONDS} s):`);
     console.log(
-      `  p50 ${baseline.latency.p50} ms, p99 ${baseline.latency.p99} ms, errors ${baseline.errors + baseline.non2xx}`,
+      `  p50 ${baseline.latency.p50} ms, p99 ${baseline.latency.p99} ms, errors ${baseline.errors + baseline.non2xx}, ` +
+        `CPU per request ${(baseCpuPerReq * 1000).toFixed(0)} µs`,
     );
     console.log(
-      `ratio p99 service / baseline: ${fmt(load.latency.p99 / Math.max(baseline.latency.p99, 0.001))}`,
+      `ratios service / baseline: p99 (with updates) ${fmt(load.latency.p99 / Math.max(baseline.latency.p99, 0.001))}, ` +
+        `p99 (without) ${fmt(quiet.latency.p99 / Math.max(baseline.latency.p99, 0.001))}, CPU per request ${fmt(svcCpuPerReq / baseCpuPerReq)}`,
     );
     if (load.errors + load.timeouts + load.non2xx > 0 || cycles.failures.length > 0) process.exitCode = 1;
   } finally {
