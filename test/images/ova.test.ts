@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SETTING_KEYS } from '../../appliance/index.ts';
 import { DrydockError } from '../../core/index.ts';
 import { defaultExec, type Exec, FIRSTBOOT_PROPERTIES, packOva, ustarHeader } from '../../images/index.ts';
 
@@ -99,6 +100,8 @@ describe('ova pack', () => {
     expect(ovf).toContain('<OperatingSystemSection ovf:id="96" vmw:osType="debian12_64Guest">');
     expect(ovf).toContain('<rasd:VirtualQuantity>4096</rasd:VirtualQuantity>');
     expect(ovf).toContain('Example &amp; Co');
+    // the vApp options are exactly the appliance's first-boot settings (seam 9)
+    expect(FIRSTBOOT_PROPERTIES.map((p) => p.key)).toEqual([...SETTING_KEYS]);
     for (const p of FIRSTBOOT_PROPERTIES) expect(ovf).toContain(`ovf:key="${p.key}"`);
     expect(ovf).toMatch(/ovf:key="admin_password"[^>]*ovf:password="true"/);
     expect(ovf.match(/ovf:password="true"/g)).toHaveLength(1);
