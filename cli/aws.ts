@@ -69,6 +69,7 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
     .action(
       action(async (out: Output, o: Record<string, string | string[] | undefined>) => {
         const started = Date.now();
+        let lastProgress = 0;
         const res = await publishAmi({
           clients: clients(Number(o.concurrency)),
           diskPath: o.disk as string,
@@ -85,8 +86,13 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
           concurrency: Number(o.concurrency),
           ...(deps.pace ? { waitDelays: deps.pace.waitDelays } : {}),
           log: (line) => out.info(line),
-          onUploadProgress: (p) =>
-            out.progress('uploading blocks', p.blocksScanned * BLOCK_SIZE, p.blocksTotal * BLOCK_SIZE),
+          onUploadProgress: (p) => {
+            // a few updates a second (also for --json, which prints every one as a line)
+            const now = Date.now();
+            if (now - lastProgress < 250 && p.blocksScanned < p.blocksTotal) return;
+            lastProgress = now;
+            out.progress('uploading blocks', p.blocksScanned * BLOCK_SIZE, p.blocksTotal * BLOCK_SIZE);
+          },
         });
         const u = res.upload;
         out.info(
