@@ -64,7 +64,10 @@ describe('the template against the AWS resource specification', () => {
     const t = fresh();
     delete t.Resources.SecurityGroup.Properties.GroupDescription;
     delete t.Resources.Role.Properties.AssumeRolePolicyDocument;
+    delete t.Resources.Instance.Properties.Tags[0].Value;
     const errors = await validateTemplate(t);
+    expect(errors).toContain('Instance.Properties.Tags[0]: required property Value is missing');
+
     expect(errors).toContain('SecurityGroup.Properties: required property GroupDescription is missing');
     expect(errors).toContain('Role.Properties: required property AssumeRolePolicyDocument is missing');
   });
