@@ -27,6 +27,12 @@ function fakeK3s(root: string, opts: { workloads?: string; jobs?: string; lag?: 
     if (cmd === 'systemctl') return ok('');
     if (line === 'k3s --version') return ok('k3s version v1.31.4+k3s1 (a562d090)\ngo version go1.22.9\n');
     if (line.endsWith('get --raw /readyz')) return ok('ok');
+    if (line.startsWith('k3s etcd-snapshot save')) {
+      // k3s names the file <name>-<node>-<timestamp>
+      writeFileSync(join(args[args.indexOf('--dir') + 1]!, 'drydock-appliance-1795238400'), 'etcd snapshot');
+      return ok('');
+    }
+    if (line.startsWith('k3s server --cluster-reset')) return ok('');
     if (line.includes('get addons.k3s.cattle.io')) {
       // k3s's deploy controller: one Addon per file, checksum = sha256 of the file, a few polls late
       addonPolls++;
@@ -247,6 +253,22 @@ describe('k3s driver: snapshot and restore (SQLite datastore + local-path volume
     expect(readFileSync(join(vol, 'data.txt'), 'utf8')).toBe('before');
     expect(k.calls.filter((c) => c.startsWith('systemctl'))).toEqual([
       'systemctl stop k3s',
+      'systemctl start k3s',
+    ]);
+  });
+
+  it('with embedded etcd: k3s etcd-snapshot save, restored by --cluster-reset with k3s stopped', async () => {
+    const root = join(tmp, 'etcd');
+    mkdirSync(join(root, 'var/lib/rancher/k3s/server/db/etcd'), { recursive: true });
+    const k = fakeK3s(root);
+    const driver = createClusterDriver('k3s', { root, exec: k.exec, sleep: async () => {} });
+    const snap = join(tmp, 'snapshot-etcd');
+    await driver.snapshot(snap, []);
+    await driver.restore(snap, []);
+    expect(k.calls.filter((c) => /^(systemctl|k3s (etcd|server))/.test(c))).toEqual([
+      `k3s etcd-snapshot save --dir ${snap} --name drydock`,
+      'systemctl stop k3s',
+      `k3s server --cluster-reset --cluster-reset-restore-path=${join(snap, 'drydock-appliance-1795238400')}`,
       'systemctl start k3s',
     ]);
   });

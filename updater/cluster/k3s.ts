@@ -307,7 +307,12 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
           'k3s etcd-snapshot save',
           600_000,
         );
-        await writeFile(join(dir, 'datastore'), 'etcd');
+        // k3s names the file drydock-<node>-<timestamp>: remember which one it wrote
+        const { readdir } = await import('node:fs/promises');
+        const file = (await readdir(dir)).find((f) => f.startsWith('drydock'));
+        if (!file)
+          throw new DrydockError('CLUSTER_UNAVAILABLE', `k3s etcd-snapshot wrote no snapshot into ${dir}`);
+        await writeFile(join(dir, 'datastore'), `etcd\n${file}\n`);
       } else {
         // SQLite's online backup: a consistent copy while k3s keeps running
         const { default: Database } = await import('better-sqlite3');
@@ -332,7 +337,9 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
     },
 
     async restore(dir: string, volumes: { namespace: string; claim: string }[]) {
-      const kind = (await readFile(join(dir, 'datastore'), 'utf8').catch(() => '')).trim();
+      const [kind, etcdFile] = (await readFile(join(dir, 'datastore'), 'utf8').catch(() => ''))
+        .trim()
+        .split('\n');
       if (kind !== 'sqlite' && kind !== 'etcd')
         throw new DrydockError('NOT_FOUND', `no k3s snapshot in ${dir}`);
       const folders: [string, string][] = [];
@@ -350,7 +357,7 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
         } else {
           await must(
             k3sCmd,
-            ['server', '--cluster-reset', `--cluster-reset-restore-path=${join(dir, 'drydock')}`],
+            ['server', '--cluster-reset', `--cluster-reset-restore-path=${join(dir, etcdFile ?? '')}`],
             'k3s etcd restore',
             900_000,
           );
