@@ -122,6 +122,32 @@ describe('readBundle accepts the good ones', () => {
   });
 });
 
+describe('order of checks', () => {
+  it('with bad signatures the store is never asked to take a blob (metadata is checked first)', async () => {
+    class RecordingStore extends BlobStore {
+      puts = 0;
+      override async put(digest: string, size: number, source: AsyncIterable<Buffer | Uint8Array>) {
+        this.puts++;
+        return super.put(digest, size, source);
+      }
+    }
+    const b = await variant('order-bad-targets', (es) => {
+      const i = idx(es, 'metadata/targets.json');
+      es[i]!.data = flipSigned(es[i]!.data);
+      return es;
+    });
+    const store = await new RecordingStore(join(dir, 'store-order')).open();
+    await expect(readBundle(b, { trustedRoot: rootA(), blobs: store })).rejects.toMatchObject({
+      code: 'SIGNATURE_INVALID',
+    });
+    expect(store.puts).toBe(0);
+    // the same store takes blobs from the good bundle: the recording works
+    await readBundle(good.A, { trustedRoot: rootA(), blobs: store });
+    expect(store.puts).toBeGreaterThan(0);
+    await rm(join(dir, 'store-order'), { recursive: true });
+  });
+});
+
 describe('bit flips', () => {
   it('in a blob', async () => {
     const b = await variant('flip-blob', (es) => {
