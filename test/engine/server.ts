@@ -13,23 +13,34 @@ export interface ChannelServer {
   /** bytes of blobs sent so far */
   blobBytes: number;
   /** the next blob response ends (drop) or hangs (stall) after this many bytes; null = serve normally */
-  breakAfter: { bytes: number; mode: 'drop' | 'stall' } | null;
+  breakAfter: { bytes: number; mode: 'drop' | 'stall' | 'pause' } | null;
+  /** true while a 'pause' break holds a response */
+  paused: boolean;
+  /** lets a paused response go on */
+  resume(): void;
   close(): Promise<void>;
 }
 
 export async function serveChannel(dir: string): Promise<ChannelServer> {
   const sockets = new Set<import('node:net').Socket>();
+  let resumeFn: (() => void) | undefined;
   const state: ChannelServer = {
     url: '',
     requests: [],
     blobBytes: 0,
     breakAfter: null,
+    paused: false,
+    resume: () => {
+      state.paused = false;
+      resumeFn?.();
+    },
     close: () =>
       new Promise((r) => {
         for (const s of sockets) s.destroy();
         server.close(() => r());
       }),
   };
+  // biome-ignore lint/complexity/noExcessiveCognitiveComplexity: one small static server with break switches
   const server: Server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(
       /^\/+/,
@@ -66,11 +77,19 @@ export async function serveChannel(dir: string): Promise<ChannelServer> {
       if (brk && sent + c.length > brk.bytes) {
         const part = c.subarray(0, brk.bytes - sent);
         state.blobBytes += part.length;
-        // drop: once the bytes are out, cut the connection; stall: the response never ends
+        // drop: once the bytes are out, cut the connection; stall: the response never ends;
+        // pause: wait for resume(), then send the rest
         res.write(part, () => {
           if (brk.mode === 'drop') setTimeout(() => res.socket?.destroy(), 50);
         });
-        return;
+        if (brk.mode !== 'pause') return;
+        await new Promise<void>((r) => {
+          resumeFn = r;
+          state.paused = true;
+        });
+        res.write(c.subarray(part.length));
+        sent += c.length;
+        continue;
       }
       res.write(c);
       sent += c.length;

@@ -91,11 +91,20 @@ export class BlobStore {
     let file: WriteStream | undefined;
     let written = 0;
     let settled = false;
+    // a write error of the temp file (ENOSPC above all) is kept and reported as itself, not as a
+    // digest or size mismatch later
+    let fileError: Error | undefined;
     const fileReady = () => {
-      file ??= createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+      if (!file) {
+        file = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+        file.on('error', (e) => {
+          fileError ??= e;
+        });
+      }
       return file;
     };
     const writeChunk = (chunk: Buffer, cb: (e?: Error | null) => void) => {
+      if (fileError) return cb(fileError);
       written += chunk.length;
       if (written > size) {
         cb(
@@ -106,13 +115,22 @@ export class BlobStore {
       hash.update(chunk);
       const f = fileReady();
       if (f.write(chunk)) cb();
-      else f.once('drain', () => cb());
+      else {
+        const done = () => {
+          f.off('drain', done);
+          f.off('error', done);
+          cb(fileError);
+        };
+        f.once('drain', done);
+        f.once('error', done);
+      }
     };
     const closeFile = () =>
       new Promise<void>((resolve, reject) => {
         const f = fileReady();
         f.once('error', reject);
-        f.end(() => resolve());
+        // end's callback gets the stream's error (e.g. ENOSPC on the last write)
+        f.end((e?: Error | null) => (e ? reject(e) : resolve()));
       });
     const w = new Writable({
       highWaterMark: 1 << 20,
@@ -136,8 +154,14 @@ export class BlobStore {
         w.once('error', reject);
         w.end(() => resolve());
       });
-      await closeFile();
+      await closeFile().catch((e: Error) => {
+        fileError ??= e;
+      });
       settled = true;
+      if (fileError) {
+        await unlink(tmp).catch(() => {});
+        throw fileError;
+      }
       const got = `sha256:${hash.digest('hex')}`;
       if (written !== size) {
         await unlink(tmp).catch(() => {});

@@ -840,9 +840,15 @@ export class Engine implements Box {
           progress_total: missing.bytes,
         });
       const chan = await this.channel();
-      await chan.fetchBlobs(release, this.p.store, {
-        onProgress: (d, t) => this.progress('download', d, t ?? missing.bytes),
-      });
+      await this.watchDisk(missing.bytes, (signal, onBytes) =>
+        chan.fetchBlobs(release, this.p.store, {
+          signal,
+          onProgress: (d, t) => {
+            onBytes(d);
+            this.progress('download', d, t ?? missing.bytes);
+          },
+        }),
+      );
       const still = await this.missingBlobs(release);
       if (still.count)
         throw new DrydockError('BLOB_MISSING', `${still.count} blob(s) of ${release.version} did not arrive`);
@@ -852,7 +858,19 @@ export class Engine implements Box {
       );
       this.rec.audit(actor.user, actor.from, 'download', `downloaded ${release.version}`, 'ok');
     } catch (e) {
-      const err = asDiskAware(e);
+      let err = asDiskAware(e);
+      // a writer may report ENOSPC as a short or broken file: if the disk has no room left for
+      // what is still missing, that is what happened
+      if (err.code !== 'DISK_FULL' && err.code !== 'UPDATE_CANCELLED') {
+        const still = await this.missingBlobs(release).catch(() => ({ bytes: 0 }));
+        const { freeBytes } = await diskInfo(this.p.statfs, this.p.paths.blobs);
+        if (still.bytes > 0 && freeBytes < still.bytes)
+          err = new DrydockError(
+            'DISK_FULL',
+            `the disk filled up during the download (${freeBytes} bytes free, ${still.bytes} still needed): ${err.message}`,
+            { cause: e },
+          );
+      }
       // a network failure keeps what arrived (the next download resumes); disk full gives space back
       if (err.code === 'DISK_FULL') {
         this.go({
@@ -877,6 +895,49 @@ export class Engine implements Box {
         'error',
       );
       throw err;
+    }
+  }
+
+  /**
+   * Runs a download while watching the disk: when something else fills it so that what is still
+   * to come no longer fits, the download is aborted at once with DISK_FULL (rather than filling
+   * the disk k3s lives on to the last byte, or waiting on a writer that may never report it).
+   */
+  private async watchDisk<T>(
+    total: number,
+    run: (signal: AbortSignal, onBytes: (done: number) => void) => Promise<T>,
+  ): Promise<T> {
+    const ac = new AbortController();
+    let done = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const watch = new Promise<never>((_, reject) => {
+      const tick = async () => {
+        if (stopped) return;
+        const { freeBytes } = await diskInfo(this.p.statfs, this.p.paths.blobs).catch(() => ({
+          freeBytes: Infinity,
+        }));
+        const left = Math.max(0, total - done);
+        if (left > 0 && freeBytes < left) {
+          ac.abort();
+          reject(
+            new DrydockError(
+              'DISK_FULL',
+              `the disk filled up during the download: ${freeBytes} bytes free, ${left} still to come`,
+            ),
+          );
+          return;
+        }
+        if (!stopped) timer = setTimeout(tick, 250);
+      };
+      timer = setTimeout(tick, 250);
+    });
+    watch.catch(() => {}); // settled late (after the download ended) it is of no interest
+    try {
+      return await Promise.race([run(ac.signal, (d) => (done = d)), watch]);
+    } finally {
+      stopped = true;
+      clearTimeout(timer);
     }
   }
 
