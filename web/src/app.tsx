@@ -139,6 +139,9 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
   const running = isBusy(live.state);
   const ctx: AppContext = { session: props.session, status, live, running, refresh, statusError };
   const name = status?.running?.name ?? 'Appliance';
+  useEffect(() => {
+    document.title = `${name} – administration`;
+  }, [name]);
 
   const signOut = async () => {
     try {

@@ -122,6 +122,7 @@ export function applyEvent(live: Live, ev: UpdateEvent): Live {
     return {
       ...live,
       operation,
+      logs: newOperation ? [] : live.logs,
       state: ev.state,
       target: ev.target,
       reason: ev.reason ?? (newOperation || ev.state === 'committed' ? null : live.reason),

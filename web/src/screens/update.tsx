@@ -151,6 +151,15 @@ export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
         <h2 id="su-progress">{progressTitle(ctx, pending)}</h2>
         <div aria-live="polite">
           {isRollbackView(live, pending) ? <RollbackSteps live={live} /> : <UpdateSteps live={live} />}
+          {ctx.running && live.logs.length > 0 && (
+            <ul class="log small muted" aria-label="Latest messages from the updater">
+              {live.logs.slice(-3).map((l) => (
+                <li key={`${l.at}-${l.message}`} class={l.level === 'info' ? undefined : 'warn-text'}>
+                  {l.message}
+                </li>
+              ))}
+            </ul>
+          )}
           <Outcome ctx={ctx} latest={latest} />
         </div>
         {live.state === 'staged' && (
