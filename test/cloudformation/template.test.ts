@@ -266,6 +266,7 @@ describe('rendering', () => {
     const t = buildTemplate();
     expect(JSON.parse(renderTemplate(t, 'json'))).toEqual(t);
     expect(parseYaml(renderTemplate(t, 'yaml'))).toEqual(t);
+    expect(renderTemplate(t, 'yaml')).toMatch(/^AWSTemplateFormatVersion: "2010-09-09"$/m);
   });
 
   test('the user data is the first-boot YAML of seam 9, with empty settings left out', () => {
