@@ -2,7 +2,7 @@
 // limits, one operation at a time, events, metrics, settings validation, certificate swap, support bundle.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -329,6 +329,11 @@ describe('certificate', () => {
 
 describe('support bundle', () => {
   it('is a .tar.gz of logs, state, history and config, without secrets', async () => {
+    await mkdir(join(h.root, 'etc/drydock'), { recursive: true });
+    await writeFile(
+      join(h.root, 'etc/drydock/config.yaml'),
+      'name: demo\nchannelUrl: https://robot:hunter2token@updates.example.test/stable\nproxy:\n  password: s3cr3t-proxy\n  apiToken: tok-123456\n',
+    );
     const r = await call(h, 'GET', '/api/v1/support-bundle', { cookie });
     expect(r.status).toBe(200);
     expect(r.headers['content-type']).toBe('application/gzip');
@@ -349,6 +354,8 @@ describe('support bundle', () => {
     expect(all).not.toContain(csrf);
     expect(all).not.toContain('a long test passphrase');
     expect(all).not.toContain(cookie.split('=')[1]!);
+    for (const secret of ['hunter2token', 's3cr3t-proxy', 'tok-123456']) expect(all).not.toContain(secret);
+    expect(all).toContain('updates.example.test/stable'); // the rest of the config is there
   });
 });
 
