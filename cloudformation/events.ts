@@ -21,13 +21,21 @@ export function watchStackEvents(opts: {
   afterEventId?: string;
   onEvent: (e: StackEvent) => void;
   pollMs: number;
-  sleep?: (ms: number) => Promise<void>;
 }): EventWatcher {
   const seen = new Set<string>(opts.afterEventId ? [opts.afterEventId] : []);
   const events: StackEvent[] = [];
-  const sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   let stopped = false;
   let polling: Promise<void> = Promise.resolve();
+  // the pause between polls ends early when the watcher is stopped
+  let wake: () => void = () => {};
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
 
   const poll = async () => {
     const fresh: StackEvent[] = [];
@@ -54,13 +62,14 @@ export function watchStackEvents(opts: {
         // a failed poll is retried on the next tick; the waiter decides success or failure
       });
       await polling;
-      if (!stopped) await sleep(opts.pollMs);
+      if (!stopped) await pause(opts.pollMs);
     }
   })();
   return {
     events,
     async stop() {
       stopped = true;
+      wake();
       await loop;
       await poll().catch(() => {});
     },
