@@ -41,6 +41,21 @@ describe('launch', () => {
     expect(eventLines.some((l) => /CREATE_COMPLETE\s+AWS::EC2::Instance\s+Instance/.test(l))).toBe(true);
   });
 
+  test('events are printed while the stack is still in progress, not only at the end', async () => {
+    const fake = new FakeCloudFormation();
+    const statusWhenPrinted: string[] = [];
+    const io = {
+      cfn: fake.client,
+      log: (l: string) => {
+        if (/^\d\d:\d\d:\d\d/.test(l)) statusWhenPrinted.push(fake.stack('acme')!.status);
+      },
+      ...pace,
+      waitDelays: { min: 0.02, max: 0.03 },
+    };
+    await launchStack(io, { stackName: 'acme', templateBody: body, template, params });
+    expect(statusWhenPrinted.filter((s) => s === 'CREATE_IN_PROGRESS').length).toBeGreaterThan(3);
+  });
+
   test('a stack that rolls back fails with STACK_ROLLED_BACK (exit 3) and the reason', async () => {
     const { fake, lines, io } = setup();
     fake.failNext = { resource: 'Instance', reason: SIGNAL_TIMEOUT };
