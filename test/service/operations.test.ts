@@ -340,7 +340,7 @@ describe('support bundle', () => {
     expect(r.headers['content-disposition']).toMatch(/attachment; filename="drydock-support-.*\.tar\.gz"/);
     const dir = await mkdtemp(join(tmpdir(), 'drydock-support-'));
     const file = join(dir, 'b.tar.gz');
-    await import('node:fs/promises').then((fs) => fs.writeFile(file, r.body));
+    await writeFile(file, r.body);
     const list = execFileSync('tar', ['-tzf', file], { encoding: 'utf8' });
     for (const name of [
       'state/status.json',
