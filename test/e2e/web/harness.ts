@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -24,15 +25,22 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-/** Builds web/dist when it is missing (npm test builds it in pretest; a direct vitest run may not). */
+/**
+ * Builds web/dist when it is missing (npm test builds it in pretest; a direct vitest run may not).
+ * Under flock, so the e2e files that vitest runs in parallel do not build over each other.
+ */
 export async function ensureWebBuilt(): Promise<void> {
   if (existsSync(join(DIST, 'index.html'))) return;
+  const vite = join(REPO, 'node_modules', '.bin', 'vite');
   await promisify(execFile)(
-    join(REPO, 'node_modules', '.bin', 'vite'),
-    ['build', '--config', 'web/vite.config.ts'],
-    {
-      cwd: REPO,
-    },
+    'flock',
+    [
+      join(tmpdir(), 'drydock-web-build.lock'),
+      'sh',
+      '-c',
+      `[ -f web/dist/index.html ] || "${vite}" build --config web/vite.config.ts`,
+    ],
+    { cwd: REPO },
   );
 }
 
