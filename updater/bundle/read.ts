@@ -59,6 +59,7 @@ export interface ReadResult {
   omitted: string[];
   /** blobs read from the bundle and verified */
   verified: number;
+  /** bytes of the archive read (all of it, unless a head-only read stopped early) */
   bytes: number;
 }
 
@@ -198,8 +199,16 @@ async function read(
     );
   const store = opts.blobs;
   const added: string[] = [];
-  let bytes = 0;
-  const stream = fileChunks(src.fh, store === null);
+  // progress counts the archive's bytes as read, so it ends at exactly the file's size
+  let read = 0;
+  const chunks = fileChunks(src.fh, store === null);
+  const stream = (async function* () {
+    for await (const c of chunks) {
+      yield c;
+      read += c.length;
+      opts.onProgress?.({ step: 'verify', done: read, total: src.size });
+    }
+  })();
   try {
     const seen = new Set<string>();
     const files = new Map<string, Buffer>();
@@ -208,12 +217,7 @@ async function read(
     let expected = new Map<string, number>();
     let verified = 0;
     let index = 0;
-    const entries = readTarStream(stream, {
-      onBytes: (n) => {
-        bytes += n;
-        opts.onProgress?.({ step: 'verify', done: bytes, total: src.size });
-      },
-    });
+    const entries = readTarStream(stream);
     for await (const e of entries) {
       const name = checkName(e);
       if (++index > limits.maxEntries)
@@ -289,7 +293,14 @@ async function read(
     }
     if (!head) throw new DrydockError('BUNDLE_NOT_A_BUNDLE', `${path} holds no release.json`);
     if (headOnly)
-      return { release: head.release, roots: head.roots, omitted: [], verified: 0, bytes, delta: head.delta };
+      return {
+        release: head.release,
+        roots: head.roots,
+        omitted: [],
+        verified: 0,
+        bytes: read,
+        delta: head.delta,
+      };
 
     // every blob the release needs is now either verified here, or a delta's and already on the box
     const omitted: string[] = [];
@@ -305,7 +316,7 @@ async function read(
         );
       omitted.push(digest);
     }
-    return { release: head.release, roots: head.roots, omitted, verified, bytes, delta: head.delta };
+    return { release: head.release, roots: head.roots, omitted, verified, bytes: read, delta: head.delta };
   } catch (e) {
     for (const d of added) await store!.remove(d).catch(() => {});
     throw e;
