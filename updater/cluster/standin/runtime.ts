@@ -31,6 +31,8 @@ export interface RunningContainer {
   /** /proc/<pid>/stat start time, to tell our process from a later one with the same pid */
   startTicks: number;
   startedAt: number;
+  /** the supervisor shell that waits for the container and records its exit code */
+  supervisorPid?: number;
 }
 
 export type ContainerState =
@@ -104,26 +106,38 @@ export async function startContainer(c: ContainerSpec): Promise<RunningContainer
   if (!isRoot()) ns.unshift('--user', '--map-root-user');
   const cmd = ['/usr/bin/unshare', ...ns, '--', BUSYBOX, 'sh', '-c', sandboxScript(c)];
   const log = openSync(join(c.dir, 'supervisor.log'), 'a');
+  let supervisorPid: number | undefined;
   try {
     const child = spawn('/bin/sh', ['-c', SUPERVISOR, 'supervisor', c.marker, c.dir, ...cmd], {
       detached: true,
       stdio: ['ignore', log, log],
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
+    supervisorPid = child.pid;
     child.unref();
   } finally {
     closeSync(log);
   }
   const startedAt = Date.now();
-  for (let i = 0; i < 500; i++) {
+  // generous: on a machine under heavy load a shell can take seconds to get going
+  while (Date.now() - startedAt < 30_000) {
     const pid = Number.parseInt(await readFile(join(c.dir, 'pid'), 'utf8').catch(() => ''), 10);
     if (pid > 0) {
       const startTicks = (await procStartTicks(pid)) ?? -1;
-      return { pid, startTicks, startedAt };
+      return { pid, startTicks, startedAt, supervisorPid };
     }
     await new Promise((r) => setTimeout(r, 5));
   }
-  throw new Error(`container supervisor in ${c.dir} wrote no pid within 2.5 s`);
+  throw new Error(`container supervisor in ${c.dir} wrote no pid within 30 s`);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function alive(r: RunningContainer): Promise<boolean> {
@@ -135,16 +149,22 @@ async function alive(r: RunningContainer): Promise<boolean> {
   return r.startTicks < 0 || ticks === r.startTicks;
 }
 
-/** Running, or exited with its code (null when it vanished without the supervisor recording one). */
+/**
+ * Running, or exited with its code. While the supervisor is still about to record the code the
+ * state is 'unknown' (not ready, not yet a crash); null only when the supervisor is gone too.
+ */
 export async function inspectContainer(dir: string, r: RunningContainer): Promise<ContainerState> {
   if (await alive(r)) return { state: 'running', since: r.startedAt };
-  // the supervisor writes the code right after the process ends; give it a moment
-  for (let i = 0; i < 40; i++) {
-    const code = await readFile(join(dir, 'exit'), 'utf8').catch(() => null);
-    if (code !== null) return { state: 'exited', exitCode: Number.parseInt(code, 10), at: Date.now() };
-    await new Promise((res) => setTimeout(res, 5));
-  }
+  const code = await readFile(join(dir, 'exit'), 'utf8').catch(() => null);
+  if (code !== null) return { state: 'exited', exitCode: Number.parseInt(code, 10), at: Date.now() };
+  if (r.supervisorPid && pidAlive(r.supervisorPid) && (await procState(r.supervisorPid)) !== 'Z')
+    return { state: 'unknown' };
   return { state: 'exited', exitCode: null, at: Date.now() };
+}
+
+async function procState(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
