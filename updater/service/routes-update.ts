@@ -43,7 +43,12 @@ export async function registerUpdateRoutes(app: FastifyInstance, ctx: Context): 
         response: BoxStatus,
       }),
     },
-    async () => ctx.status.get(),
+    // the cached text as is: polled often, serialized once per change
+    async (_req, reply) =>
+      reply
+        .type('application/json; charset=utf-8')
+        .serializer((s) => s as string)
+        .send(await ctx.status.json()),
   );
 
   app.get(

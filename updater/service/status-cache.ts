@@ -5,6 +5,8 @@ import type { Box, BoxStatus, UpdateEvent } from '../engine/api.ts';
 
 export class StatusCache {
   private value: BoxStatus | null = null;
+  /** the serialized value, made once per change: the status route answers with it as is */
+  private text: string | null = null;
   private at = 0;
   private pending: Promise<BoxStatus> | null = null;
   private generation = 0;
@@ -23,11 +25,13 @@ export class StatusCache {
       this.invalidate();
     } else if (e.type === 'progress' && this.value) {
       this.value = { ...this.value, progress: { step: e.step, done: e.done, total: e.total } };
+      this.text = null;
     }
   }
 
   invalidate(): void {
     this.value = null;
+    this.text = null;
     this.generation++;
   }
 
@@ -41,6 +45,7 @@ export class StatusCache {
         .then((s) => {
           if (gen === this.generation) {
             this.value = s;
+            this.text = null;
             this.at = this.now();
           }
           return s;
@@ -50,6 +55,14 @@ export class StatusCache {
         });
     }
     return this.pending;
+  }
+
+  /** The status as JSON text, serialized once per change. */
+  async json(): Promise<string> {
+    const value = await this.get();
+    if (value !== this.value) return JSON.stringify(value);
+    this.text ??= JSON.stringify(value);
+    return this.text;
   }
 
   close(): void {
