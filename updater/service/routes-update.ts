@@ -299,9 +299,10 @@ export async function registerUpdateRoutes(app: FastifyInstance, ctx: Context): 
         await ctx.audit(req, 'tls.replace', `refused: ${(err as Error).message}`, 'error');
         throw err;
       }
-      // new connections get the new pair; no restart, open connections finish on the old one
-      ctx.reloadCertificate(certificate, key);
+      // on disk first (what a restart would serve), then new connections get it; no restart,
+      // open connections finish on the old one
       await writePair(ctx.deps.tlsDir, certificate, key);
+      ctx.reloadCertificate(certificate, key);
       await ctx.audit(
         req,
         'tls.replace',
