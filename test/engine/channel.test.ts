@@ -77,4 +77,25 @@ describe('online', () => {
       await box.cleanup();
     }
   });
+
+  test('cancel stops a running download: back to idle, nothing of it kept', async () => {
+    const box = await newBox({ config: { channelUrl: server.url } });
+    try {
+      const b = await box.open();
+      await b.check(ACTOR);
+      server.breakAfter = { bytes: 1000, mode: 'stall' };
+      const download = b.download(ACTOR, '1.1.0').catch((e) => e);
+      while ((await b.status()).state !== 'downloading' || server.blobBytes === 0)
+        await new Promise((r) => setTimeout(r, 20));
+      await b.cancel(ACTOR);
+      expect((await download).code).toBe('UPDATE_CANCELLED');
+      const s = await b.status();
+      expect(s.state).toBe('idle');
+      expect(s.running?.version).toBe('1.0.0');
+      expect(await readdir(join(box.root, 'var/lib/drydock/blobs/partial'))).toEqual([]);
+      await b.close();
+    } finally {
+      await box.cleanup();
+    }
+  });
 });

@@ -111,7 +111,12 @@ export async function manifestsMatch(root: string, version: string): Promise<boo
 export async function extraBundle(
   outDir: string,
   version: string,
-  opts: { base?: '1.1.0' | '1.0.0'; upgradeFrom?: string; k3s?: string } = {},
+  opts: {
+    base?: '1.2.0' | '1.1.0' | '1.0.0';
+    upgradeFrom?: string;
+    k3s?: string;
+    changesData?: boolean;
+  } = {},
 ): Promise<string> {
   const d = await demo();
   const base = opts.base ?? '1.1.0';
@@ -126,6 +131,7 @@ export async function extraBundle(
   const spec = YAML.parse(await readFile(specPath, 'utf8'));
   spec.version = version;
   spec.upgradeFrom = opts.upgradeFrom ?? '>=1.0.0';
+  if (opts.changesData) spec.data = { changesData: true, volumes: [] };
   if (opts.k3s) {
     await writeFile(join(specDir, 'k3s'), `#!/bin/sh\necho ${opts.k3s}\n`);
     spec.k3s = { version: opts.k3s, binary: 'k3s' };

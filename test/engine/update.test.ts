@@ -140,4 +140,56 @@ describe('updates on the stand-in', () => {
     expect((await readdir(join(box.root, 'var/lib/drydock/snapshots'))).length).toBe(1);
     await b.close();
   });
+
+  test('a release that changes data: its snapshot is restored on automatic and on explicit rollback', async () => {
+    const d = await demo();
+    box = await newBox();
+    const inner = box.driver;
+    const restored: string[] = [];
+    const spy = {
+      ...inner,
+      kind: inner.kind,
+      ping: () => inner.ping(),
+      importImages: (...a: Parameters<typeof inner.importImages>) => inner.importImages(...a),
+      applyManifests: (...a: Parameters<typeof inner.applyManifests>) => inner.applyManifests(...a),
+      workloads: (...a: Parameters<typeof inner.workloads>) => inner.workloads(...a),
+      probe: (...a: Parameters<typeof inner.probe>) => inner.probe(...a),
+      runJob: (...a: Parameters<typeof inner.runJob>) => inner.runJob(...a),
+      snapshot: (...a: Parameters<typeof inner.snapshot>) => inner.snapshot(...a),
+      installK3s: (...a: Parameters<typeof inner.installK3s>) => inner.installK3s(...a),
+      restore: async (dir: string, volumes: { namespace: string; claim: string }[]) => {
+        restored.push(dir);
+        return inner.restore(dir, volumes);
+      },
+    };
+    const broken = await extraBundle(box.dir, '1.3.0', {
+      base: '1.2.0',
+      changesData: true,
+      upgradeFrom: '>=1.0.0',
+    });
+    const good = await extraBundle(box.dir, '1.4.0', {
+      base: '1.1.0',
+      changesData: true,
+      upgradeFrom: '>=1.0.0',
+    });
+    const b = await box.open({ cluster: spy });
+    await b.install(ACTOR, d.bundles['1.1.0']);
+    // 1.2.0 does not change data: no restore
+    expect((await b.install(ACTOR, d.bundles['1.2.0'])).outcome).toBe('rolled-back');
+    expect(restored).toEqual([]);
+    // 1.3.0 changes data and fails: the snapshot taken before it is put back
+    const e3 = await b.install(ACTOR, broken);
+    expect(e3.outcome).toBe('rolled-back');
+    expect(restored).toHaveLength(1);
+    expect(restored[0]).toMatch(/snapshots\/.*-1\.3\.0\/data$/);
+    // 1.4.0 changes data and commits; an explicit rollback restores the snapshot taken before it
+    expect((await b.install(ACTOR, good)).outcome).toBe('committed');
+    const r = await b.rollback(ACTOR);
+    expect(r.outcome).toBe('rolled-back');
+    expect(restored).toHaveLength(2);
+    expect(restored[1]).toMatch(/snapshots\/.*-1\.4\.0\/data$/);
+    expect((await b.status()).running?.version).toBe('1.1.0');
+    expect(await manifestsMatch(box.root, '1.1.0')).toBe(true);
+    await b.close();
+  });
 });

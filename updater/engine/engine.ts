@@ -66,6 +66,8 @@ export class Engine implements Box {
   private readonly rec: Records;
   private readonly events = new EventEmitter();
   private busy = false;
+  /** the channel download this process runs, so that cancel() can stop it */
+  private downloading: { abort: AbortController; done: Promise<unknown> } | null = null;
   private lastWorkloads: { at: number; version: string; workloads: WorkloadHealth[] } | null = null;
   private lastProgressWrite = 0;
 
@@ -871,6 +873,22 @@ export class Engine implements Box {
             { cause: e },
           );
       }
+      if (this.downloading?.abort.signal.aborted) {
+        // cancelled by the admin: back to idle, what arrived is dropped
+        this.go({
+          state: 'idle',
+          source: null,
+          target_name: null,
+          target_version: null,
+          step: null,
+          progress_done: null,
+          progress_total: null,
+          error_code: null,
+          error_message: null,
+        });
+        await this.pruneNow();
+        throw new DrydockError('UPDATE_CANCELLED', `the download of ${release.version} was cancelled`);
+      }
       // a network failure keeps what arrived (the next download resumes); disk full gives space back
       if (err.code === 'DISK_FULL') {
         this.go({
@@ -908,6 +926,7 @@ export class Engine implements Box {
     run: (signal: AbortSignal, onBytes: (done: number) => void) => Promise<T>,
   ): Promise<T> {
     const ac = new AbortController();
+    const cancel = this.downloading?.abort.signal;
     let done = 0;
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
@@ -931,6 +950,14 @@ export class Engine implements Box {
         if (!stopped) timer = setTimeout(tick, 250);
       };
       timer = setTimeout(tick, 250);
+      cancel?.addEventListener(
+        'abort',
+        () => {
+          ac.abort();
+          reject(new DrydockError('UPDATE_CANCELLED', 'the download was cancelled'));
+        },
+        { once: true },
+      );
     });
     watch.catch(() => {}); // settled late (after the download ended) it is of no interest
     try {
@@ -1110,7 +1137,16 @@ export class Engine implements Box {
   }
 
   download(actor: Actor, version?: string): Promise<void> {
-    return this.withLock('download', () => this.downloadLocked(actor, version, null));
+    return this.withLock('download', async () => {
+      const abort = new AbortController();
+      const done = this.downloadLocked(actor, version, null);
+      this.downloading = { abort, done };
+      try {
+        return await done;
+      } finally {
+        this.downloading = null;
+      }
+    });
   }
 
   async stage(actor: Actor, bundlePath: string): Promise<ReleaseSummary> {
@@ -1130,6 +1166,14 @@ export class Engine implements Box {
   }
 
   async cancel(actor: Actor): Promise<void> {
+    const running = this.downloading;
+    if (running) {
+      // a download of this process: stop it; it records the cancellation itself
+      running.abort.abort();
+      await running.done.catch(() => {});
+      this.rec.audit(actor.user, actor.from, 'cancel', 'stopped the download', 'ok');
+      return;
+    }
     await this.withLock('cancel', async () => {
       const st = this.rec.state();
       if (st.state !== 'staged' && st.state !== 'available')
