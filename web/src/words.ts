@@ -2,14 +2,14 @@
 import type { HistoryEntry, UpdateState } from './types.ts';
 
 const STATES: Record<UpdateState, string> = {
-  idle: 'Up to date',
+  idle: 'No update in progress',
   available: 'Update available',
   downloading: 'Downloading',
   staged: 'Ready to install',
   snapshotting: 'Taking a snapshot',
   applying: 'Applying',
   'verifying-health': 'Checking health',
-  committed: 'Updated',
+  committed: 'Last update installed',
   'rolling-back': 'Rolling back',
   'rolled-back': 'Rolled back',
   failed: 'Failed',

@@ -123,8 +123,32 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
   it('updates 1.0.0 → 1.1.0 by clicking: upload, confirmation, live steps, outcome', async () => {
     await nav('Software Update').click();
     await page.getByRole('heading', { name: 'Software Update', level: 1 }).waitFor();
-    await uploadBundle(demo.bundles['1.1.0']);
-    await expect.poll(() => page.getByTestId('upload-result').textContent()).toContain('1.1.0');
+    // a slow link (CDP throttling, ~1 MB/s up) so the upload's own progress is seen on screen
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 1024 * 1024,
+    });
+    await page.goto(`${service.url}/#/update`);
+    await page.getByLabel('Bundle file').setInputFiles(demo.bundles['1.1.0']);
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    const uploading = page.getByTestId('upload-progress');
+    await expect
+      .poll(() => uploading.textContent(), { timeout: 30_000 })
+      .toMatch(/Uploaded [\d.]+ (B|KB|MB) of 1\.0 MB/);
+    await uploading.scrollIntoViewIfNeeded();
+    await screenshot(page, 'upload-progress');
+    await page.getByTestId('upload-result').waitFor({ timeout: 60_000 });
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
+    await cdp.detach();
+    expect(await page.getByTestId('upload-result').textContent()).toContain('1.1.0');
     await page.getByRole('button', { name: 'Install 1.1.0 now' }).click();
     const dialog = page.locator('dialog[open]');
     await dialog.waitFor();
