@@ -345,6 +345,9 @@ describe('transport and headers', () => {
       '/api/v1/tls',
     ])
       expect(paths, p).toContain(p);
+    expect(Object.keys(doc.paths['/api/v1/bundles'].post.requestBody.content)).toEqual([
+      'application/octet-stream',
+    ]);
     expect(doc.paths['/api/v1/login'].post.requestBody.content['application/json'].schema.required).toEqual([
       'username',
       'password',
