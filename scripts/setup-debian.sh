@@ -28,4 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("setup: Node >= 20.19 is required, found "+process.version); process.exit(1) }'
-npm ci --no-audit --no-fund
+# npm ci refuses a lock that lacks other platforms' optional packages (biome, rollup, esbuild
+# binaries); a registry that serves only this platform's (as ours does) can never write them, so
+# fall back to npm install, which installs exactly the locked versions and leaves the lock as it is.
+if ! npm ci --no-audit --no-fund; then
+  echo "setup: npm ci refused the lock (optional packages of other platforms); installing from it with npm install" >&2
+  npm install --no-audit --no-fund
+  git diff --quiet -- package-lock.json 2>/dev/null || echo "setup: note: npm install changed package-lock.json" >&2
+fi
