@@ -3,7 +3,7 @@
 // page makes so a test can prove none left 127.0.0.1.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -211,8 +211,14 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
 }
 
-/** A static file server on 127.0.0.1 for a channel repository (Range requests supported). */
-export async function serveStatic(dir: string): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * A static file server on 127.0.0.1 for a channel repository (Range requests supported). `slowBlobs`
+ * sends blobs in small timed chunks, like a slow link, so download progress can be watched.
+ */
+export async function serveStatic(
+  dir: string,
+  opts: { slowBlobs?: { chunk: number; delayMs: number } } = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
   const { createServer: createHttpServer } = await import('node:http');
   const { createReadStream } = await import('node:fs');
   const { stat } = await import('node:fs/promises');
@@ -240,6 +246,16 @@ export async function serveStatic(dir: string): Promise<{ url: string; close: ()
         'content-length': end - start + 1,
       });
     } else res.writeHead(200, { 'content-length': s.size, 'accept-ranges': 'bytes' });
+    const slow = opts.slowBlobs;
+    if (slow && path.includes('/blobs/')) {
+      const body = (await readFile(file)).subarray(start, end + 1);
+      for (let o = 0; o < body.length && !res.destroyed; o += slow.chunk) {
+        res.write(body.subarray(o, o + slow.chunk));
+        await new Promise((r) => setTimeout(r, slow.delayMs));
+      }
+      res.end();
+      return;
+    }
     createReadStream(file, { start, end }).pipe(res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

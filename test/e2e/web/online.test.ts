@@ -39,7 +39,8 @@ beforeAll(async () => {
   const repo = join(work, 'repo');
   for (const v of ['1.1.0', '1.2.0'] as const)
     await publishBundle({ bundlePath: demo.bundles[v], repoDir: repo, keysDir: demo.keysDir });
-  channel = await serveStatic(repo);
+  // blobs trickle in (512 B every 150 ms) so the download's byte progress is on screen a while
+  channel = await serveStatic(repo, { slowBlobs: { chunk: 512, delayMs: 150 } });
   root = join(work, 'box');
   const pw = join(work, 'pw');
   await writeFile(pw, `${PASSWORD}\n`, { mode: 0o600 });
@@ -104,6 +105,13 @@ describe('admin page, online channel', () => {
     console.log(
       `[figure] online: confirm → first progress on screen: ${ms.total.toFixed(1)} ms (goal ≤ 200 ms); of which the service, request → first event: ${ms.service?.toFixed(1) ?? '?'} ms`,
     );
+    // the download step shows its bytes while they arrive
+    const download = page.locator('li[data-step=download][data-status=active] .step-detail');
+    await expect
+      .poll(() => download.textContent(), { timeout: 30_000 })
+      .toMatch(/[\d.]+ (B|KB) of [\d.]+ KB/);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(page, 'download-progress');
     await page.locator('[data-testid=outcome][data-outcome=committed]').waitFor({ timeout: 120_000 });
     await expect.poll(() => page.getByTestId('su-version').textContent(), { timeout: 10_000 }).toBe('1.1.0');
   }, 240_000);
