@@ -147,16 +147,17 @@ describe('one operation at a time', () => {
   });
 });
 
-function openEvents(): Promise<{
+function openEvents(withCookie = cookie): Promise<{
   events: { event: string; data: any }[];
   close: () => void;
   next: (n: number) => Promise<void>;
+  ended: Promise<void>;
 }> {
   return new Promise((resolve, reject) => {
     const events: { event: string; data: any }[] = [];
     const waiters: (() => void)[] = [];
     const req = httpsRequest(
-      { host: '127.0.0.1', port: h.port, path: '/api/v1/events', ca: h.ca, headers: { cookie } },
+      { host: '127.0.0.1', port: h.port, path: '/api/v1/events', ca: h.ca, headers: { cookie: withCookie } },
       (res) => {
         expect(res.statusCode).toBe(200);
         expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
@@ -174,8 +175,10 @@ function openEvents(): Promise<{
             i = buf.indexOf('\n\n');
           }
         });
+        const ended = new Promise<void>((r) => res.on('end', () => r()));
         resolve({
           events,
+          ended,
           close: () => req.destroy(),
           next: async (n) => {
             while (events.length < n) await new Promise<void>((r) => waiters.push(r));
@@ -214,6 +217,20 @@ describe('events', () => {
     expect(again.events[1]!.data).toMatchObject({ type: 'state', state: 'downloading' });
     again.close();
     h.box.emit({ type: 'state', state: 'idle', target: null, at: new Date().toISOString() });
+  });
+
+  it('signing out ends the streams of that session', async () => {
+    const other = await login(h);
+    const stream = await openEvents(other.cookie);
+    await stream.next(2);
+    expect(
+      (await call(h, 'POST', '/api/v1/logout', { cookie: other.cookie, csrf: other.csrf, body: {} })).status,
+    ).toBe(200);
+    await stream.ended;
+    // a stream of the session that stays is not touched
+    const mine = await openEvents();
+    await mine.next(2);
+    mine.close();
   });
 
   it('upload progress reaches every open stream', async () => {
