@@ -246,4 +246,45 @@ describe('stand-in processes never outlive their box', () => {
       ).value,
     ).toBe(false);
   });
+
+  it('containers of a box nobody touches stop when the lease runs out, and come back on the next call', async () => {
+    const root = join(tmp, 'lease');
+    const d = createClusterDriver('standin', { root, leaseSeconds: 2 });
+    drivers.push(d);
+    const store = await openStore(join(root, 'blobs'));
+    await d.importImages([await demoImage(store, 'web-1.1.0', 'demo.local/drydock-demo/web:1.1.0')], store);
+    await d.applyManifests(release('1.1.0'), await demoManifests('1.1.0'), null);
+    await until(
+      () => d.workloads(web),
+      (h) => h[0]!.ready,
+      15000,
+    );
+    const file = join(root, 'var/lib/drydock/standin/state.json');
+    const pidNow = () =>
+      (
+        Object.values(JSON.parse(readFileSync(file, 'utf8')).pods)[0] as {
+          containers: { run: { pid: number } }[];
+        }
+      ).containers[0]!.run.pid;
+    const pid = pidNow();
+    // no driver call for a while: the watcher stops the container
+    const gone = await until(
+      async () => alive(pid),
+      (v) => !v,
+      15000,
+    );
+    expect(gone.value).toBe(false);
+    // the next call starts it again at once: not a crash, no restart counted
+    const back = await until(
+      () => d.workloads(web),
+      (h) => h[0]!.ready,
+      15000,
+    );
+    expect(back.value[0]).toMatchObject({ ready: true, message: '1/1 ready' });
+    expect(pidNow()).not.toBe(pid);
+    const pod = (await d.kubectlGet()).items.find((o) => (o as { kind: string }).kind === 'Pod') as {
+      status: { containerStatuses: { restartCount: number }[] };
+    };
+    expect(pod.status.containerStatuses[0]!.restartCount).toBe(0);
+  });
 });

@@ -34,6 +34,8 @@ export interface ClusterOptions extends Partial<Omit<K3sOptions, 'root'>> {
   exec?: ExecFn;
   fetch?: typeof fetch;
   now?: () => number;
+  /** stand-in only: see StandinOptions.leaseSeconds */
+  leaseSeconds?: number;
 }
 
 export function createClusterDriver(kind: 'standin', opts: ClusterOptions): StandinDriver;

@@ -41,7 +41,11 @@ export type Exec = (
   opts?: { timeoutMs?: number },
 ) => Promise<{ code: number; stdout: string; stderr: string }>;
 
+/** containers of a box no driver call has touched for this long are stopped (restarted on the next call) */
+export const DEFAULT_LEASE_SECONDS = 1800;
+
 export interface Ctx {
+  leaseSeconds?: number;
   root: string;
   state: StandinState;
   exec: Exec;
@@ -310,6 +314,8 @@ async function startOne(ctx: Ctx, p: PodRecord, c: ContainerRecord): Promise<voi
     workingDir: str(spec.workingDir) || img.config.WorkingDir || '/',
     mounts,
     marker: standinDir(ctx.root),
+    lease: join(standinDir(ctx.root), 'lease'),
+    leaseSeconds: ctx.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
   });
   c.exited = null;
   c.waiting = null;
@@ -380,7 +386,12 @@ async function kubelet(ctx: Ctx, p: PodRecord): Promise<void> {
   for (const c of p.containers) {
     if (c.run && !c.exited) {
       const st: ContainerState = await inspectContainer(join(podDir(ctx.root, p), c.name), c.run);
-      if (st.state === 'exited') {
+      if (st.state === 'stopped') {
+        // like a node that came back: start it again now, no crash, no restart counted
+        c.run = null;
+        c.waiting = 'ContainerCreating';
+        c.ready = false;
+      } else if (st.state === 'exited') {
         c.exited = { exitCode: st.exitCode, at: st.at };
         c.ready = false;
       }

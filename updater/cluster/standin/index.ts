@@ -45,6 +45,12 @@ export { STANDIN_DIR } from './state.ts';
 
 export interface StandinOptions {
   root: string;
+  /**
+   * Containers of a box that no driver call touched for this long are stopped (and started again
+   * by the next call): a test run killed before its cleanup leaves nothing running for good.
+   * Default 1800 s; 0 = never.
+   */
+  leaseSeconds?: number;
   exec?: ExecFn;
   fetch?: typeof fetch;
   now?: () => number;
@@ -77,11 +83,12 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
   const now = opts.now ?? Date.now;
   const doFetch = opts.fetch ?? fetch;
   const dir = standinDir(root);
+  const leaseSeconds = opts.leaseSeconds;
 
   /** Loads the state, runs fn (which may change it), reconciles, saves. */
   const withCluster = <T>(fn: (ctx: Ctx) => Promise<T>, opt: { reconcile?: boolean } = {}) =>
     withStateLock(root, async () => {
-      const ctx: Ctx = { root, state: await loadState(root), exec, now };
+      const ctx: Ctx = { root, state: await loadState(root), exec, now, leaseSeconds };
       try {
         const r = await fn(ctx);
         if (opt.reconcile !== false) await reconcile(ctx);
@@ -94,7 +101,7 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
   /** Reconciles, then lets fn read the cluster as it is now. */
   const observe = <T>(fn: (ctx: Ctx) => Promise<T> | T) =>
     withStateLock(root, async () => {
-      const ctx: Ctx = { root, state: await loadState(root), exec, now };
+      const ctx: Ctx = { root, state: await loadState(root), exec, now, leaseSeconds };
       try {
         await reconcile(ctx);
         return await fn(ctx);

@@ -24,6 +24,9 @@ export interface ContainerSpec {
   mounts: Mount[];
   /** the container is killed when this path no longer exists */
   marker: string;
+  /** ... or when this file was not touched for leaseSeconds (0 = never) */
+  lease: string;
+  leaseSeconds: number;
 }
 
 export interface RunningContainer {
@@ -38,17 +41,28 @@ export interface RunningContainer {
 export type ContainerState =
   | { state: 'running'; since: number }
   | { state: 'exited'; exitCode: number | null; at: number }
-  | { state: 'unknown' };
+  | { state: 'unknown' }
+  /** stopped by its watcher because the lease ran out: not a crash */
+  | { state: 'stopped' };
 
 const BUSYBOX = '/bin/busybox';
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
-const SUPERVISOR = `marker="$1"; dir="$2"; shift 2
+// The watcher stops the container when the box's stand-in folder is gone, or when no driver call
+// has renewed the lease file for leaseSeconds (a test run killed before its cleanup): then it marks
+// the container "stopped" (not crashed) and the next driver call starts it again at once.
+const SUPERVISOR = `marker="$1"; dir="$2"; lease="$3"; lease_s="$4"; every="$5"; shift 5
 "$@" >>"$dir/log" 2>&1 </dev/null &
 child=$!
 echo "$child" >"$dir/pid.tmp" && mv "$dir/pid.tmp" "$dir/pid"
-( while kill -0 "$child" 2>/dev/null; do
+( i=0
+  while kill -0 "$child" 2>/dev/null; do
     if [ ! -e "$marker" ]; then kill -9 "$child" 2>/dev/null; exit 0; fi
+    i=$((i + 1))
+    if [ "$lease_s" -gt 0 ] && [ $((i % every)) -eq 0 ]; then
+      now=$(date +%s); m=$(stat -c %Y "$lease" 2>/dev/null || echo "$now")
+      if [ $((now - m)) -gt "$lease_s" ]; then echo lease >"$dir/stopped"; kill -9 "$child" 2>/dev/null; exit 0; fi
+    fi
     sleep 1
   done ) </dev/null >/dev/null 2>&1 &
 wait "$child"
@@ -108,7 +122,9 @@ export async function startContainer(c: ContainerSpec): Promise<RunningContainer
   const log = openSync(join(c.dir, 'supervisor.log'), 'a');
   let supervisorPid: number | undefined;
   try {
-    const child = spawn('/bin/sh', ['-c', SUPERVISOR, 'supervisor', c.marker, c.dir, ...cmd], {
+    const every = String(c.leaseSeconds > 0 && c.leaseSeconds < 10 ? 1 : 5);
+    const args = [c.marker, c.dir, c.lease, String(Math.max(0, Math.floor(c.leaseSeconds))), every];
+    const child = spawn('/bin/sh', ['-c', SUPERVISOR, 'supervisor', ...args, ...cmd], {
       detached: true,
       stdio: ['ignore', log, log],
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -155,6 +171,7 @@ async function alive(r: RunningContainer): Promise<boolean> {
  */
 export async function inspectContainer(dir: string, r: RunningContainer): Promise<ContainerState> {
   if (await alive(r)) return { state: 'running', since: r.startedAt };
+  if ((await readFile(join(dir, 'stopped'), 'utf8').catch(() => null)) !== null) return { state: 'stopped' };
   const code = await readFile(join(dir, 'exit'), 'utf8').catch(() => null);
   if (code !== null) return { state: 'exited', exitCode: Number.parseInt(code, 10), at: Date.now() };
   if (r.supervisorPid && pidAlive(r.supervisorPid) && (await procState(r.supervisorPid)) !== 'Z')

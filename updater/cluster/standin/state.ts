@@ -3,7 +3,7 @@
 // may touch it from different processes). It holds what k3s keeps in its datastore (applied objects,
 // ReplicaSet history, Job status) plus what the node knows (imported images, running containers).
 import { readFileSync } from 'node:fs';
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DrydockError } from '../../../core/index.ts';
 import { atomicWrite } from '../atomic.ts';
@@ -124,6 +124,8 @@ export async function loadState(root: string): Promise<StandinState> {
 
 export async function saveState(root: string, s: StandinState): Promise<void> {
   await atomicWrite(join(standinDir(root), 'state.json'), JSON.stringify(s), 0o600);
+  // every driver call saves: this renews the lease that keeps the box's containers running
+  await writeFile(join(standinDir(root), 'lease'), '');
 }
 
 function alive(pid: number): boolean {
