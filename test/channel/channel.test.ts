@@ -161,6 +161,34 @@ describe('channel publish / ChannelClient', () => {
     expect(cachedRoot.signed.version).toBe(2);
   });
 
+  it('an older timestamp served after a newer one was seen is a rollback', async () => {
+    const cache = await mkdtemp(join(dir, 'cache-'));
+    const old = await readFile(join(repo, 'metadata', 'timestamp.json'));
+    await refreshChannel({ repoDir: repo, keysDir: keys });
+    await client(cache).refresh(); // the client now trusts the newer timestamp
+    const newer = await readFile(join(repo, 'metadata', 'timestamp.json'));
+    await writeFile(join(repo, 'metadata', 'timestamp.json'), old);
+    try {
+      await expect(client(cache).refresh()).rejects.toMatchObject({ code: 'METADATA_ROLLBACK' });
+    } finally {
+      await writeFile(join(repo, 'metadata', 'timestamp.json'), newer);
+    }
+  });
+
+  it('an unreachable channel is NETWORK_FAILED', async () => {
+    const cache = await mkdtemp(join(dir, 'cache-'));
+    const down = await serveDir(repo);
+    const url = down.url;
+    await down.close();
+    const c = new ChannelClient({
+      url,
+      trustedRoot: join(keys, 'roots', '1.root.json'),
+      cacheDir: cache,
+      timeoutMs: 5000,
+    });
+    await expect(c.refresh()).rejects.toMatchObject({ code: 'NETWORK_FAILED' });
+  });
+
   it('expired channel metadata is refused with METADATA_EXPIRED', async () => {
     const cache = await mkdtemp(join(dir, 'cache-'));
     // signed two days ago with a one-day timestamp: expired now
