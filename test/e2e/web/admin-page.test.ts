@@ -313,6 +313,18 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     await page.setViewportSize({ width: 1280, height: 800 });
   }, 60_000);
 
+  it('an ended session sends the page back to sign-in', async () => {
+    await nav('Software Update').click();
+    // sign out in a second tab of the same browser: the first tab's session is gone with it
+    const other = await context.newPage();
+    await other.goto(`${service.url}/`);
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await other.getByLabel('Password').waitFor();
+    await other.close();
+    await page.getByRole('button', { name: 'Check for updates' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 10_000 });
+  }, 60_000);
+
   it('no request left 127.0.0.1', () => {
     expect(guard.urls.length).toBeGreaterThan(10);
     expect(guard.outside).toEqual([]);
