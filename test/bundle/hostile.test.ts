@@ -282,8 +282,11 @@ describe('the archive itself', () => {
       'BUNDLE_DUPLICATE_ENTRY',
     );
   });
-  it('oversized metadata beyond the limit', async () => {
+  it('oversized metadata, blob, entry count and bundle beyond the limits', async () => {
     await expectRefused(good.A, 'BUNDLE_TOO_LARGE', { limits: { maxMetadataBytes: 300 } });
+    await expectRefused(good.A, 'BUNDLE_TOO_LARGE', { limits: { maxBlobBytes: 1000 } });
+    await expectRefused(good.A, 'BUNDLE_TOO_LARGE', { limits: { maxEntries: 6 } });
+    await expectRefused(good.A, 'BUNDLE_TOO_LARGE', { limits: { maxBundleBytes: 10_000 } });
   });
   it('a blob before release.json and its signatures', async () => {
     const b = await variant('blob-first', (es) => {
