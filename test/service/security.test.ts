@@ -319,6 +319,9 @@ describe('transport and headers', () => {
     expect(js.body.length).toBeLessThan(2000);
     const missing = await call(h, 'GET', '/api/v1/nothing-here');
     expect(missing.status).toBe(401);
+    // refusals carry the same headers
+    expect(missing.headers['content-security-policy']).toBe(csp);
+    expect(missing.headers['x-frame-options']).toBe('SAMEORIGIN');
   });
 
   it('the OpenAPI document lists every route', async () => {

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
@@ -22,6 +21,7 @@ import { asDrydockError, DrydockError, type ErrorCode } from '../../core/index.t
 import type { Actor, Box, Settings } from '../engine/api.ts';
 import type { Db } from './db.ts';
 import { EventHub } from './events.ts';
+import { securityHeaders } from './headers.ts';
 import { LogRing } from './logger.ts';
 import { getUser } from './passwords.ts';
 import { registerAuthRoutes } from './routes-auth.ts';
@@ -247,23 +247,9 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     },
   };
 
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        fontSrc: ["'self'"],
-        connectSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-      },
-    },
-    referrerPolicy: { policy: 'no-referrer' },
+  const headers = await securityHeaders();
+  app.addHook('onRequest', async (_req, reply) => {
+    for (const [k, v] of headers) reply.header(k, v);
   });
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
