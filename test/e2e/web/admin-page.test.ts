@@ -37,6 +37,8 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let guard: NetworkGuard;
+/** uncaught exceptions and CSP refusals seen in the page */
+const pageErrors: string[] = [];
 
 beforeAll(async () => {
   await ensureWebBuilt();
@@ -57,6 +59,10 @@ beforeAll(async () => {
   context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
   guard = await guardNetwork(context);
   page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) pageErrors.push(m.text());
+  });
 }, 300_000);
 
 afterAll(async () => {
@@ -324,6 +330,10 @@ describe('admin page (Chromium, real updater service, demo releases on the stand
     await page.getByRole('button', { name: 'Check for updates' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor({ timeout: 10_000 });
   }, 60_000);
+
+  it('the page threw nothing and the CSP refused nothing', () => {
+    expect(pageErrors).toEqual([]);
+  });
 
   it('no request left 127.0.0.1', () => {
     expect(guard.urls.length).toBeGreaterThan(10);
