@@ -1,6 +1,5 @@
 // `drydock updater serve`: opens the box (engine), the service tables and the certificate, then
 // listens on HTTPS (and a plain-HTTP redirect), runs the schedule, and stops cleanly on a signal.
-import { once } from 'node:events';
 import type { Server } from 'node:http';
 import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
