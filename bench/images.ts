@@ -4,7 +4,7 @@
 //   3. `ova pack` (convert + hash-while-writing + tar in one pass) against the same work done by
 //      separate commands — qemu-img convert, sha256sum, tar — on the same disk, in the same run,
 //   4. boot of the built disk to the updater answering HTTPS under TCG.
-// Run: node --import tsx bench/images.ts [--fresh-base] [--skip-build]
+// Run: node --import tsx bench/images.ts [--fresh-base] [--skip-build] [--skip-boot]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -107,6 +107,10 @@ async function main() {
   console.log(`  qemu-img convert + sha256sum + tar:     ${secs(baseMs)}`);
   console.log(`  ratio (separate commands / ova pack):   ${(baseMs / oursMs).toFixed(2)}  (goal >= 1.0)`);
 
+  if (args.has('--skip-boot')) {
+    rmSync(work, { recursive: true, force: true });
+    return;
+  }
   // boot to the admin page under TCG
   const iso = await makeOvfEnvIso(work, { hostname: 'bench-box', admin_password: 'Correct-Horse-7-Battery' });
   const port = await freePort();
