@@ -85,9 +85,15 @@ describe('k3s driver: image import into real containerd', () => {
     });
     expect(imports()).toBe(1);
 
+    // containerd lost it (k3s's image garbage collection, an admin): imported again, not trusted to the record
+    ctr('images', 'rm', 'demo.local/drydock-demo/web:1.0.0');
+    expect(await driver.importImages([v100], store)).toEqual({ imported: 1, skipped: 0 });
+    expect(ctr('images', 'ls', '-q').split('\n')).toContain('demo.local/drydock-demo/web:1.0.0');
+    expect(imports()).toBe(2);
+
     // 1.1.0 shares the busybox layer; only the missing image is imported
     expect(await driver.importImages([v100, v110], store)).toEqual({ imported: 1, skipped: 1 });
-    expect(imports()).toBe(2);
+    expect(imports()).toBe(3);
     expect(ctr('images', 'ls', '-q').split('\n')).toContain('demo.local/drydock-demo/web:1.1.0');
   });
 
@@ -121,7 +127,7 @@ describe('k3s driver: image import into real containerd', () => {
     expect(broken.out).toContain('/etc/web/web.conf is missing');
   });
 
-  it('a blob missing from the store is refused before containerd is called', async () => {
+  it('a blob missing from the store is refused before anything is imported', async () => {
     const root = join(tmp, 'box2');
     const full = await openStore(join(tmp, 'full'));
     const img = await demoImage(full, 'web-1.2.0', 'demo.local/drydock-demo/never:1.2.0');
@@ -136,7 +142,7 @@ describe('k3s driver: image import into real containerd', () => {
       },
     });
     await expect(driver.importImages([img], empty)).rejects.toMatchObject({ code: 'BLOB_MISSING' });
-    expect(calls).toEqual([]);
+    expect(calls.filter((c) => c.includes('import'))).toEqual([]);
     expect(ctr('images', 'ls', '-q')).not.toContain('never:1.2.0');
   });
 });

@@ -172,7 +172,18 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
       onProgress?: (done: number, total: number) => void,
     ) {
       const record = await readImports();
-      const todo = images.filter((i) => !record[i.manifest.digest]?.refs.includes(i.ref));
+      const listImages = async () =>
+        new Set(
+          (await must(ctrCmd, ['-n', 'k8s.io', 'images', 'ls', '-q'], 'ctr images ls'))
+            .split('\n')
+            .map((l) => l.trim()),
+        );
+      // the record spares the import; containerd's own list (one cheap call) catches images that
+      // k3s's image garbage collection or an admin removed since, so a rollback never lacks one
+      const present = images.length > 0 ? await listImages() : new Set<string>();
+      const todo = images.filter(
+        (i) => !record[i.manifest.digest]?.refs.includes(i.ref) || !present.has(i.ref),
+      );
       const skipped = images.length - todo.length;
       onProgress?.(skipped, images.length);
       if (todo.length === 0) return { imported: 0, skipped };
@@ -182,8 +193,7 @@ export function createK3sDriver(opts: K3sOptions): ClusterDriver {
         // one archive for all missing images: one import, shared layers stored once
         await writeOciArchive(todo, store, createWriteStream(archive, { mode: 0o600 }));
         await must(ctrCmd, ['-n', 'k8s.io', 'images', 'import', archive], 'ctr images import', 600_000);
-        const listed = await must(ctrCmd, ['-n', 'k8s.io', 'images', 'ls', '-q'], 'ctr images ls');
-        const names = new Set(listed.split('\n').map((l) => l.trim()));
+        const names = await listImages();
         for (const img of todo) {
           if (!names.has(img.ref))
             throw new DrydockError('IMAGE_INVALID', `containerd did not list ${img.ref} after the import`);
