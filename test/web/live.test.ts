@@ -74,4 +74,21 @@ describe('live update progress', () => {
     } as unknown as BoxStatus);
     expect(rb.operation).toBe('rollback');
   });
+
+  it('while the stream is up, a /status read that crosses a newer event does not turn the state back', () => {
+    const snap = {
+      state: 'staged',
+      target: t,
+      progress: null,
+      lastError: null,
+      history: [],
+    } as unknown as BoxStatus;
+    let l = fromStatus(initialLive(), snap, true);
+    l = applyEvent(l, state('verifying-health'));
+    const older = { ...snap, state: 'applying' } as unknown as BoxStatus;
+    expect(fromStatus(l, older).state).toBe('verifying-health');
+    // after the stream dropped, /status is the freshest there is
+    const dropped = { ...l, dropped: true, streamed: false };
+    expect(fromStatus(dropped, older).state).toBe('applying');
+  });
 });

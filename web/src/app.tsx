@@ -61,8 +61,6 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
   const [status, setStatus] = useState<BoxStatus | null>(null);
   const [statusError, setStatusError] = useState<string | null>(null);
   const [live, setLive] = useState<Live>(initialLive);
-  const liveRef = useRef(live);
-  liveRef.current = live;
   const mainRef = useRef<HTMLElement>(null);
   const firstRoute = useRef(true);
 
@@ -84,20 +82,19 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
     let timer: ReturnType<typeof setTimeout> | null = null;
     let refreshTimer: ReturnType<typeof setTimeout> | null = null;
     const flush = () => {
+      if (timer) clearTimeout(timer);
       timer = null;
       const batch = queue;
       queue = [];
-      let stateChanged = false;
       setLive((l) => {
         let next = l;
         for (const ev of batch) {
-          if (ev.type === 'state' && ev.state !== next.state) stateChanged = true;
           next = applyEvent(next, ev);
         }
         return next;
       });
       // a new state means new history, available releases or workload health: re-read /status
-      if (stateChanged || batch.some((e) => e.type === 'state')) {
+      if (batch.some((e) => e.type === 'state')) {
         if (refreshTimer) clearTimeout(refreshTimer);
         refreshTimer = setTimeout(() => void refresh(), 50);
       }
@@ -111,10 +108,11 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
       onSnapshot: (s) => {
         setStatus(s);
         setStatusError(null);
-        setLive((l) => fromStatus(l, s));
+        setLive((l) => fromStatus(l, s, true));
       },
       onOpen: () => setLive((l) => ({ ...l, dropped: false })),
-      onDrop: () => setLive((l) => ({ ...l, dropped: true })),
+      // until the next snapshot, /status reads are the freshest state there is
+      onDrop: () => setLive((l) => ({ ...l, dropped: true, streamed: false })),
     });
     void refresh();
     // disk and workload health change without update events

@@ -22,6 +22,8 @@ export interface Live {
   logs: { level: string; message: string; at: string }[];
   /** the event stream broke after it was open (the banner says progress may lag) */
   dropped: boolean;
+  /** the stream's snapshot arrived: from then on its events, not /status reads, drive the state */
+  streamed: boolean;
   /** true once anything came from the service (status or events) */
   known: boolean;
 }
@@ -79,18 +81,25 @@ export function initialLive(): Live {
     operation: null,
     logs: [],
     dropped: false,
+    streamed: false,
     known: false,
   };
 }
 
-/** Seeds the live view from /status (at load and after a reconnect). */
-export function fromStatus(live: Live, status: BoxStatus): Live {
+/**
+ * Seeds the live view from a status: the stream's snapshot (`fromStream`, at every (re)connect) or a
+ * GET /status. While the stream is up, its events are newer than any /status answer that crosses
+ * them, so a /status read then changes nothing here (the screens still take its other fields).
+ */
+export function fromStatus(live: Live, status: BoxStatus, fromStream = false): Live {
+  if (!fromStream && live.streamed && !live.dropped) return live.known ? live : { ...live, known: true };
   const next: Live = {
     ...live,
     state: status.state,
     target: status.target,
     reason: status.lastError?.message ?? live.reason,
     known: true,
+    streamed: live.streamed || fromStream,
   };
   if (status.progress) {
     next.steps = {
