@@ -87,12 +87,13 @@ export function registerUpdate(program: Command): void {
     );
 
   rootOption(update.command('download'))
-    .option('--version <v>', 'the release to fetch (default: the newest installable)')
+    // not --version: that is the program's own flag
+    .option('--release <version>', 'the release to fetch (default: the newest installable)')
     .description('Online: fetch the release blobs (resuming) and stage them')
     .action(
-      action(async (out, opts: RootOpts & { version?: string }) =>
+      action(async (out, opts: RootOpts & { release?: string }) =>
         withBox(out, opts, async (box) => {
-          await box.download(ACTOR, opts.version);
+          await box.download(ACTOR, opts.release);
           const s = await box.status();
           out.result(`staged ${s.target?.version}`, { state: s.state, target: s.target });
           return 0;

@@ -85,8 +85,7 @@ describe('online', () => {
       await b.check(ACTOR);
       server.breakAfter = { bytes: 1000, mode: 'stall' };
       const download = b.download(ACTOR, '1.1.0').catch((e) => e);
-      while ((await b.status()).state !== 'downloading' || server.blobBytes === 0)
-        await new Promise((r) => setTimeout(r, 20));
+      while (!server.paused) await new Promise((r) => setTimeout(r, 20));
       await b.cancel(ACTOR);
       expect((await download).code).toBe('UPDATE_CANCELLED');
       const s = await b.status();

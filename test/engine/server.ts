@@ -14,7 +14,7 @@ export interface ChannelServer {
   blobBytes: number;
   /** the next blob response ends (drop) or hangs (stall) after this many bytes; null = serve normally */
   breakAfter: { bytes: number; mode: 'drop' | 'stall' | 'pause' } | null;
-  /** true while a 'pause' break holds a response */
+  /** true while a 'pause' (or 'stall') break holds a response */
   paused: boolean;
   /** lets a paused response go on */
   resume(): void;
@@ -82,6 +82,7 @@ export async function serveChannel(dir: string): Promise<ChannelServer> {
         res.write(part, () => {
           if (brk.mode === 'drop') setTimeout(() => res.socket?.destroy(), 50);
         });
+        if (brk.mode === 'stall') state.paused = true;
         if (brk.mode !== 'pause') return;
         await new Promise<void>((r) => {
           resumeFn = r;

@@ -6,13 +6,16 @@
 // happened, and every blob a kept release needs is present and intact.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test, vi } from 'vitest';
+import { publishBundle } from '../../../updater/channel/index.ts';
 import { createClusterDriver } from '../../../updater/cluster/index.ts';
 import { openBox } from '../../../updater/engine/index.ts';
 import { releaseBlobs } from '../../../updater/release/index.ts';
 import { ACTOR, demo, manifestsMatch, newBox, type TestBox } from '../../engine/helpers.ts';
+import { serveChannel } from '../../engine/server.ts';
 
 const REPO = join(import.meta.dirname, '../../..');
 // each case boots a box and runs the real CLI two or three times: minutes on a loaded machine
@@ -29,6 +32,7 @@ function cli(
   args: string[],
   env: Record<string, string> = {},
   killOn?: { state: string; delayMs: number },
+  killWhen?: () => boolean,
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO, 'bin/drydock.js'), ...args], {
@@ -49,6 +53,12 @@ function cli(
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
+    const poll = killWhen
+      ? setInterval(() => {
+          if (killWhen()) child.kill('SIGKILL');
+        }, 20)
+      : undefined;
+    child.on('exit', () => clearInterval(poll));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
@@ -95,8 +105,8 @@ async function assertConverged(box: TestBox, from: string, to: string, via: 'cli
 }
 
 /** A fresh box for one test, removed (and its stand-in stopped) when the test ends. */
-async function freshBox(): Promise<TestBox> {
-  const box = await newBox();
+async function freshBox(config: Record<string, unknown> = {}): Promise<TestBox> {
+  const box = await newBox({ config });
   onTestFinished(() => box.cleanup());
   return box;
 }
@@ -202,5 +212,41 @@ describe('SIGKILL from outside at random moments after apply started', () => {
       toVersion: '1.1.0',
       outcome: 'committed',
     });
+  });
+});
+
+describe('SIGKILL during a channel download', () => {
+  test('the next open resumes it with a Range request, then the update applies', async () => {
+    const d = await demo();
+    const repoDir = await mkdtemp(join(tmpdir(), 'drydock-channel-'));
+    onTestFinished(() => rm(repoDir, { recursive: true, force: true }));
+    for (const v of ['1.0.0', '1.1.0'] as const)
+      await publishBundle({ bundlePath: d.bundles[v], repoDir, keysDir: d.keysDir });
+    const server = await serveChannel(repoDir);
+    onTestFinished(() => server.close());
+    const box = await freshBox({ channelUrl: server.url });
+    const b = await box.open();
+    await b.check(ACTOR);
+    await b.close();
+    server.breakAfter = { bytes: 1000, mode: 'stall' };
+    // killed while the server holds a blob response half sent
+    const run = await cli(
+      ['update', 'download', '--release', '1.1.0', '--root', box.root, '--json'],
+      {},
+      undefined,
+      () => server.paused,
+    );
+    expect(run.signal, run.stderr).toBe('SIGKILL');
+    const partial = await readdir(join(box.root, 'var/lib/drydock/blobs/partial'));
+    expect(partial).toHaveLength(1);
+    const seen = server.requests.length;
+    const b2 = await box.open(); // converges: the download resumes
+    const s = await b2.status();
+    expect(s.state).toBe('staged');
+    expect(s.target?.version).toBe('1.1.0');
+    expect(server.requests.slice(seen).find((r) => r.path.endsWith(partial[0]!))?.range).toBe('bytes=1000-');
+    expect((await b2.apply(ACTOR)).outcome).toBe('committed');
+    await b2.close();
+    await assertConverged(box, '1.0.0', '1.1.0');
   });
 });
