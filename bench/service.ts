@@ -5,7 +5,8 @@
 //     loopback while updates are applied back to back (stage 1.1.0 → apply → roll back → …):
 //     p99 (goal ≤ 20 ms) and errors (goal 0);
 //  3. the same load without updates, with the service's CPU time per request (holds on a busy machine);
-//  4. the same load against a bare node:https server answering the same bytes (the baseline for the
+//  4. the same service started with node flags that trade JIT speed for memory (idle RSS, load);
+//  5. the same load against a bare node:https server answering the same bytes (the baseline for the
 //     ratios: what TLS + node + loopback cost on this machine).
 // Run: npx tsx bench/service.ts [--seconds 30] [--rate 500] [--baseline-seconds 15]
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -105,45 +106,75 @@ async function autocannon(url: string, seconds: number, headers: string[]): Prom
   return JSON.parse(out) as Cannon;
 }
 
-/**
- * Idle RSS after 10 s of `drydock updater serve` (cli: true) or of startService loaded on its own
- * through tsx without the other command groups (cli: false), with extra node flags.
- */
-async function idleRss(root: string, cli: boolean, flags: string[]): Promise<number> {
-  const code = `const { startService } = await import('./updater/service/index.ts');
-    await startService({ root: ${JSON.stringify(root)}, listen: { host: '127.0.0.1', port: 0 }, redirect: null, logStdout: null, schedule: false });
-    console.log('up');`;
-  const args = cli
-    ? [
-        ...flags,
-        'bin/drydock.js',
-        'updater',
-        'serve',
-        '--root',
-        root,
-        '--listen',
-        '127.0.0.1:0',
-        '--http-redirect',
-        'none',
-        '--no-schedule',
-      ]
-    : [...flags, '--import', 'tsx', '--input-type=module', '-e', code];
-  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });
-  try {
-    // the CLI prints its pino lines first and "listening on" last
-    await new Promise<void>((res) => {
-      let buf = '';
-      child.stdout!.on('data', (d) => {
-        buf += d;
-        if (/listening on|^up$/m.test(buf)) res();
-      });
+/** `drydock updater serve` in its own process with extra node flags, once it listens. */
+async function serveCli(
+  root: string,
+  flags: string[],
+): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      ...flags,
+      'bin/drydock.js',
+      'updater',
+      'serve',
+      '--root',
+      root,
+      '--listen',
+      '127.0.0.1:0',
+      '--http-redirect',
+      'none',
+      '--no-schedule',
+      '--json',
+    ],
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((res, rej) => {
+    let buf = '';
+    child.stdout!.on('data', (d) => {
+      buf += d;
+      for (const line of buf.split('\n')) {
+        try {
+          const j = JSON.parse(line) as { ok?: boolean; url?: string };
+          if (j.ok && j.url) res(j.url);
+        } catch {}
+      }
     });
-    child.stdout!.resume();
+    child.on('exit', (c) => rej(new Error(`service exited ${c}`)));
+  });
+  child.stdout!.resume();
+  return {
+    port: Number(new URL(url).port),
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+    },
+  };
+}
+
+async function login(c: Client): Promise<void> {
+  const r = await call(c, 'POST', '/api/v1/login', { username: 'admin', password: PASSWORD });
+  if (r.status !== 200) throw new Error(`login: ${r.status} ${r.text}`);
+  c.cookie = String((r.headers['set-cookie'] as string[])[0]).split(';')[0];
+  c.csrf = (JSON.parse(r.text) as { csrfToken: string }).csrfToken;
+}
+
+/** A variant of the service: idle RSS after 10 s, then the status load without updates. */
+async function variant(root: string, ca: Buffer, flags: string[]) {
+  const v = await serveCli(root, flags);
+  try {
     await sleep(10_000);
-    return rssMb(child.pid!).rss;
+    const idle = rssMb(v.pid).rss;
+    const c: Client = { port: v.port, ca };
+    await login(c);
+    const cpu0 = cpuMs(v.pid);
+    const load = await autocannon(`https://127.0.0.1:${v.port}/api/v1/status`, BASELINE_SECONDS, [
+      `cookie: ${c.cookie}`,
+    ]);
+    return { idle, load, cpuPerReq: (cpuMs(v.pid) - cpu0) / load.requests.total };
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    await v.stop();
   }
 }
 
@@ -161,49 +192,14 @@ async function main() {
   });
 
   // the service as systemd starts it, in its own process
-  const svc = spawn(
-    process.execPath,
-    [
-      join(REPO, 'bin/drydock.js'),
-      'updater',
-      'serve',
-      '--root',
-      root,
-      '--listen',
-      '127.0.0.1:0',
-      '--http-redirect',
-      'none',
-      '--no-schedule',
-      '--json',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const children: ChildProcess[] = [svc];
+  const svc = await serveCli(root, []);
+  const children: ChildProcess[] = [];
   try {
-    const url = await new Promise<string>((res, rej) => {
-      let buf = '';
-      svc.stdout!.on('data', (d) => {
-        buf += d;
-        for (const line of buf.split('\n')) {
-          try {
-            const j = JSON.parse(line) as { ok?: boolean; url?: string };
-            if (j.ok && j.url) res(j.url);
-          } catch {}
-        }
-      });
-      svc.on('exit', (c) => rej(new Error(`service exited ${c}`)));
-    });
-    svc.stdout!.resume();
-    const port = Number(new URL(url).port);
+    const port = svc.port;
     const c: Client = { port, ca: await readFile(join(root, 'etc/drydock/tls/cert.pem')) };
-
     await sleep(10_000);
-    const idle = rssMb(svc.pid!);
-
-    const login = await call(c, 'POST', '/api/v1/login', { username: 'admin', password: PASSWORD });
-    if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`);
-    c.cookie = String((login.headers['set-cookie'] as string[])[0]).split(';')[0];
-    c.csrf = (JSON.parse(login.text) as { csrfToken: string }).csrfToken;
+    const idle = rssMb(svc.pid);
+    await login(c);
     const statusBody = (await call(c, 'GET', '/api/v1/status')).text;
     const bundle = await readFile(demo.bundles['1.1.0']);
 
@@ -237,7 +233,7 @@ async function main() {
     const loadAvg = loadavg()[0]!;
     loading = false;
     await updater;
-    const after = rssMb(svc.pid!);
+    const after = rssMb(svc.pid);
     const metrics = (await call(c, 'GET', '/metrics')).text;
     const loopQ = (q: string) =>
       1000 *
@@ -249,17 +245,17 @@ async function main() {
 
     // the same load without updates, with the CPU time the service spends per request: CPU time
     // only counts while the process runs, so it holds when other work shares the machine
-    const cpu0 = cpuMs(svc.pid!);
+    const cpu0 = cpuMs(svc.pid);
     const quiet = await autocannon(`https://127.0.0.1:${port}/api/v1/status`, BASELINE_SECONDS, [
       `cookie: ${c.cookie}`,
     ]);
-    const svcCpuPerReq = (cpuMs(svc.pid!) - cpu0) / quiet.requests.total;
+    const svcCpuPerReq = (cpuMs(svc.pid) - cpu0) / quiet.requests.total;
 
-    // where the memory goes: the service alone (no other command groups loaded), and with a small young generation
-    const small = ['--max-semi-space-size=1'];
-    const cliSmall = await idleRss(root, true, small);
-    const alone = await idleRss(root, false, []);
-    const aloneSmall = await idleRss(root, false, small);
+    await svc.stop();
+    // the same service with node flags that trade JIT speed for memory (a small young generation;
+    // lite mode: no optimizing compiler), measured the same way
+    const small = await variant(root, c.ca, ['--max-semi-space-size=1']);
+    const lean = await variant(root, c.ca, ['--max-semi-space-size=1', '--lite-mode']);
 
     // baseline: the same bytes from a bare node:https server in its own process
     const script = `
@@ -290,9 +286,6 @@ async function main() {
     console.log(
       `idle RSS of the service:            ${fmt(idle.rss)} MB (goal ≤ 90 MB), as \`drydock updater serve\``,
     );
-    console.log(
-      `  same with node --max-semi-space-size=1: ${fmt(cliSmall)} MB; the service loaded alone (no other CLI groups): ${fmt(alone)} MB, with the flag ${fmt(aloneSmall)} MB`,
-    );
     console.log(`RSS after the load / peak (VmHWM):  ${fmt(after.rss)} MB / ${fmt(after.hwm)} MB`);
     console.log(`GET /api/v1/status at ${RATE} req/s for ${SECONDS} s over TLS, while updates were applied:`);
     console.log(
@@ -312,6 +305,16 @@ async function main() {
       `  p50 ${quiet.latency.p50} ms, p99 ${quiet.latency.p99} ms, errors ${quiet.errors + quiet.timeouts + quiet.non2xx}, ` +
         `service CPU per request ${(svcCpuPerReq * 1000).toFixed(0)} µs`,
     );
+    for (const [name, v] of [
+      ['node --max-semi-space-size=1', small],
+      ['node --max-semi-space-size=1 --lite-mode', lean],
+    ] as const) {
+      console.log(`the service as ${name}:`);
+      console.log(
+        `  idle RSS ${fmt(v.idle)} MB; the same load for ${BASELINE_SECONDS} s without updates: p50 ${v.load.latency.p50} ms, ` +
+          `p99 ${v.load.latency.p99} ms, errors ${v.load.errors + v.load.timeouts + v.load.non2xx}, CPU per request ${(v.cpuPerReq * 1000).toFixed(0)} µs`,
+      );
+    }
     console.log(`baseline (bare node:https, same ${statusBody.length}-byte body, ${BASELINE_SECONDS} s):`);
     console.log(
       `  p50 ${baseline.latency.p50} ms, p99 ${baseline.latency.p99} ms, errors ${baseline.errors + baseline.non2xx}, ` +
@@ -323,6 +326,7 @@ async function main() {
     );
     if (load.errors + load.timeouts + load.non2xx > 0 || cycles.failures.length > 0) process.exitCode = 1;
   } finally {
+    await svc.stop();
     for (const ch of children) ch.kill('SIGTERM');
     await sleep(500);
     await rm(root, { recursive: true, force: true });
