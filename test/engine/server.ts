@@ -40,7 +40,6 @@ export async function serveChannel(dir: string): Promise<ChannelServer> {
         server.close(() => r());
       }),
   };
-  // biome-ignore lint/complexity/noExcessiveCognitiveComplexity: one small static server with break switches
   const server: Server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(
       /^\/+/,

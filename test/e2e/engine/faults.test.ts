@@ -6,12 +6,12 @@
 // happened, and every blob a kept release needs is present and intact.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test, vi } from 'vitest';
 import { publishBundle } from '../../../updater/channel/index.ts';
-import { createClusterDriver } from '../../../updater/cluster/index.ts';
+import { createClusterDriver, stopStandin } from '../../../updater/cluster/index.ts';
 import { openBox } from '../../../updater/engine/index.ts';
 import { releaseBlobs } from '../../../updater/release/index.ts';
 import { ACTOR, demo, manifestsMatch, newBox, type TestBox } from '../../engine/helpers.ts';
@@ -248,5 +248,70 @@ describe('SIGKILL during a channel download', () => {
     expect((await b2.apply(ACTOR)).outcome).toBe('committed');
     await b2.close();
     await assertConverged(box, '1.0.0', '1.1.0');
+  });
+});
+
+describe('the CLI end to end', () => {
+  test('box init (password hand-off), update install exit codes, status --json', async () => {
+    const d = await demo();
+    const dir = await mkdtemp(join(tmpdir(), 'drydock-cli-'));
+    const root = join(dir, 'root');
+    onTestFinished(async () => {
+      await stopStandin(root).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    });
+    const pw = join(dir, 'pw');
+    await writeFile(pw, 'correct horse battery staple\n');
+    const init = await cli([
+      'box',
+      'init',
+      '--root',
+      root,
+      '--trust',
+      d.rootPath,
+      '--release',
+      d.bundles['1.0.0'],
+      '--cluster',
+      'standin',
+      '--admin-password-file',
+      pw,
+    ]);
+    expect(init.code, init.stderr).toBe(0);
+    const secret = join(root, 'var/lib/drydock/secrets/initial-admin.json');
+    expect(JSON.parse(await readFile(secret, 'utf8'))).toEqual({
+      password: 'correct horse battery staple',
+      source: 'file',
+      mustChange: false,
+    });
+    expect((await stat(secret)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(root, 'var/lib/drydock/secrets'))).mode & 0o777).toBe(0o700);
+    // a second init is refused
+    const again = await cli([
+      'box',
+      'init',
+      '--root',
+      root,
+      '--trust',
+      d.rootPath,
+      '--release',
+      d.bundles['1.0.0'],
+      '--cluster',
+      'standin',
+    ]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/BOX_ALREADY_INITIALISED/);
+    // a downgrade attempt: exit 1; 1.1.0: exit 0; 1.2.0 rolls back: exit 3
+    expect((await cli(['update', 'install', d.bundles['1.1.0'], '--root', root])).code).toBe(0);
+    const down = await cli(['update', 'install', d.bundles['1.0.0'], '--root', root]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/DOWNGRADE_REFUSED/);
+    const bad = await cli(['update', 'install', d.bundles['1.2.0'], '--root', root]);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/UPDATE_ROLLED_BACK: rolled back to 1\.1\.0: health deadline/);
+    const s = await status(root, 'cli');
+    expect(s).toMatchObject({ running: { version: '1.1.0' }, state: 'rolled-back' });
+    expect(
+      s.history.map((h: { toVersion: string; outcome: string }) => `${h.toVersion} ${h.outcome}`),
+    ).toEqual(['1.2.0 rolled-back', '1.1.0 committed', '1.0.0 committed']);
   });
 });
