@@ -430,7 +430,7 @@ async function kubelet(ctx: Ctx, p: PodRecord): Promise<void> {
 
 async function removePod(ctx: Ctx, p: PodRecord): Promise<void> {
   await Promise.all(p.containers.map((c) => (c.run && !c.exited ? stopContainer(c.run, 1000) : undefined)));
-  await rm(podDir(ctx.root, p), { recursive: true, force: true });
+  await rm(podDir(ctx.root, p), { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   delete ctx.state.pods[podKey(p.namespace, p.name)];
 }
 
@@ -455,7 +455,8 @@ async function collectOrphans(ctx: Ctx): Promise<void> {
           /* already gone */
         }
     }
-    await rm(join(base, d), { recursive: true, force: true });
+    // the container's supervisor may still write its exit status there for a moment after the kill
+    await rm(join(base, d), { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 }
 
