@@ -4,7 +4,7 @@
 import type { BlobStore } from '../blobstore/index.ts';
 import { readBundle, readBundleHead } from '../bundle/index.ts';
 import { ChannelClient } from '../channel/index.ts';
-import type { ClusterDriver } from '../cluster/index.ts';
+import { type ClusterDriver, createClusterDriver } from '../cluster/index.ts';
 import type { Release } from '../release/index.ts';
 
 export type ReadBundle = (
@@ -38,15 +38,6 @@ export type DriverFactory = (
   opts: { root: string },
 ) => ClusterDriver | Promise<ClusterDriver>;
 
-// loaded at run time by a computed specifier: the parts land in parallel with this one
-async function load<T>(spec: string, what: string): Promise<T> {
-  try {
-    return (await import(spec)) as T;
-  } catch (e) {
-    throw new Error(`${what} is not available: ${(e as Error).message}`);
-  }
-}
-
 export const defaultReadBundle: ReadBundle = (path, opts) => {
   const { onProgress, ...rest } = opts;
   return readBundle(path, {
@@ -60,15 +51,7 @@ export type ReadBundleHead = (path: string, opts: { trustedRoot: unknown }) => P
 
 export const defaultReadBundleHead: ReadBundleHead = (path, opts) => readBundleHead(path, opts);
 
-export const defaultDriverFactory: DriverFactory = async (kind, opts) => {
-  const m = await load<{ createClusterDriver: DriverFactory }>(
-    '../cluster/index.ts',
-    'the cluster driver (updater/cluster)',
-  );
-  if (typeof m.createClusterDriver !== 'function')
-    throw new Error('updater/cluster exports no createClusterDriver yet');
-  return m.createClusterDriver(kind, opts);
-};
+export const defaultDriverFactory: DriverFactory = (kind, opts) => createClusterDriver(kind, opts);
 
 /** H1's ChannelClient (tuf-js), its per-blob progress summed into one figure for the download. */
 export const defaultChannelFactory: ChannelFactory = async (o) => {
