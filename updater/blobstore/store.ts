@@ -163,9 +163,11 @@ export class BlobStore {
         throw fileError;
       }
       const got = `sha256:${hash.digest('hex')}`;
-      if (written !== size) {
+      // the hash saw the bytes handed to the file; the file itself must hold all of them too
+      const onDisk = written === size ? (await stat(tmp)).size : written;
+      if (written !== size || onDisk !== size) {
         await unlink(tmp).catch(() => {});
-        throw new DrydockError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${written} bytes, ${size} declared`);
+        throw new DrydockError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${onDisk} bytes, ${size} declared`);
       }
       if (got !== digest) {
         await unlink(tmp).catch(() => {});
@@ -205,11 +207,14 @@ export class BlobStore {
       throw e;
     };
     if (s.size !== size)
-      return drop(new DrydockError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${s.size} bytes, ${size} declared`));
+      return drop(
+        new DrydockError('BLOB_SIZE_MISMATCH', `blob ${digest} has ${s.size} bytes, ${size} declared`),
+      );
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(p, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
     const got = `sha256:${hash.digest('hex')}`;
-    if (got !== digest) return drop(new DrydockError('BLOB_DIGEST_MISMATCH', `blob ${digest} hashes to ${got}`));
+    if (got !== digest)
+      return drop(new DrydockError('BLOB_DIGEST_MISMATCH', `blob ${digest} hashes to ${got}`));
     const fh = await open(p, 'r');
     try {
       await fh.sync();
