@@ -5,7 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Updater } from 'tuf-js';
-import { DrydockError, isDrydockError } from '../../core/index.ts';
+import { asDrydockError, DrydockError, isDrydockError } from '../../core/index.ts';
 import type { BlobStore } from '../blobstore/index.ts';
 import { parseRelease, type Release, releaseBlobs } from '../release/index.ts';
 import { loadTrustedRoot, serialize } from '../tuf/index.ts';
@@ -202,13 +202,21 @@ export class ChannelClient {
       }
     }
     const file = createWriteStream(partial, { flags: have > 0 ? 'a' : 'w' });
-    const done = new Promise<void>((resolve, reject) => {
-      file.once('error', reject);
+    // a write error of the partial file (ENOSPC above all) is reported as itself (DISK_FULL), and
+    // must wake a writer waiting for 'drain', which never comes after an error
+    let fileError: Error | undefined;
+    const done = new Promise<void>((resolve) => {
+      file.once('error', (e) => {
+        fileError = e;
+        file.emit('drain');
+        resolve();
+      });
       file.once('close', resolve);
     });
     try {
       if (!res.body) throw new DrydockError('NETWORK_FAILED', `${url}: empty response`);
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        if (fileError) throw asDrydockError(fileError);
         if (have + chunk.length > size)
           throw new DrydockError('BLOB_SIZE_MISMATCH', `${url} sends more than the ${size} bytes declared`);
         if (!file.write(chunk)) await new Promise<void>((r) => file.once('drain', () => r()));
@@ -228,8 +236,9 @@ export class ChannelClient {
       );
     } finally {
       file.end();
-      await done.catch(() => {});
+      await done;
     }
+    if (fileError) throw asDrydockError(fileError);
     if (have !== size)
       throw new DrydockError(
         'NETWORK_FAILED',
