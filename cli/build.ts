@@ -46,7 +46,7 @@ function register(group: Command, target: BuildTarget, what: string): void {
     .option('--json', 'print progress events and the result as JSON');
   if (target !== 'ami')
     cmd
-      .option('--accel <kvm|tcg>', 'QEMU accelerator (default: KVM if it runs guests here, else TCG)')
+      .option('--accel <kvm|tcg>', 'QEMU accelerator (default: tcg; DRYDOCK_ACCEL=auto probes KVM)')
       .option('--cpus <n>', 'vCPUs of the OVA virtual machine', '4')
       .option('--memory-mb <n>', 'memory of the OVA virtual machine in MB', '16384');
   cmd.action(

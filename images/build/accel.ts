@@ -56,9 +56,14 @@ export async function acceleratorWorks(accel: Accelerator, timeoutMs = 5000): Pr
   }
 }
 
-/** DRYDOCK_ACCEL=kvm|tcg forces a choice; otherwise KVM if the probe runs on it. */
+/**
+ * DRYDOCK_ACCEL=kvm|tcg forces a choice; DRYDOCK_ACCEL=auto uses KVM if the probe runs on it.
+ * The default is TCG: on these build machines the probe's boot sector does run under KVM when the
+ * host is quiet, yet the Linux kernel then hangs right after GRUB — the probe cannot vouch for KVM.
+ */
 export async function chooseAccelerator(env: NodeJS.ProcessEnv = process.env): Promise<Accelerator> {
   const forced = env.DRYDOCK_ACCEL;
   if (forced === 'kvm' || forced === 'tcg') return forced;
-  return (await acceleratorWorks('kvm')) ? 'kvm' : 'tcg';
+  if (forced === 'auto') return (await acceleratorWorks('kvm')) ? 'kvm' : 'tcg';
+  return 'tcg';
 }
