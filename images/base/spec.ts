@@ -43,6 +43,7 @@ export const DEFAULT_BASE_SPEC: BaseSpec = {
     'iproute2',
     'open-vm-tools',
     'zstd',
+    'umoci', // the stand-in cluster unpacks OCI images with it when the image has no k3s
     'kmod',
     'procps',
     'less',
