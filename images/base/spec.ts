@@ -44,6 +44,7 @@ export const DEFAULT_BASE_SPEC: BaseSpec = {
     'open-vm-tools',
     'zstd',
     'umoci', // the stand-in cluster unpacks OCI images with it when the image has no k3s
+    'busybox-static', // …and supervises each container with /bin/busybox
     'kmod',
     'procps',
     'less',

@@ -83,6 +83,25 @@ export async function stagePayload(
   if (!present.includes('web/dist'))
     omitted.push('admin page: web/dist not built (run npm run build:web); the updater serves its API only');
   // optional platform packages (other OSes' esbuild, fsevents) are in the lock but not on disk
+  // the box runs the precompiled CLI (bin/drydock.js takes dist/cli in an installation): built
+  // fresh here so that it always matches the sources shipped beside it
+  await exec(
+    process.execPath,
+    [
+      join(repo, 'node_modules', 'esbuild', 'bin', 'esbuild'),
+      'cli/main.ts',
+      '--bundle',
+      '--splitting',
+      '--platform=node',
+      '--format=esm',
+      '--target=node20',
+      '--outdir=dist/cli',
+      '--packages=external',
+      '--log-level=warning',
+    ],
+    { cwd: repo },
+  );
+  present.push('dist/cli');
   const modules: string[] = [];
   for (const m of await productionPackages(repo))
     if (await stat(join(repo, m)).catch(() => null)) modules.push(m);

@@ -157,14 +157,14 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     ...omitted.filter((x) => !manifest.omitted.includes(x)),
   );
 
-  // Without k3s the release can be installed on the stand-in cluster (seam 4), opt-in for now:
-  // on the box the stand-in's health gate fails (the demo container exits 127), which fails the build.
-  const cluster = inputs.k3sBinary.path || process.env.DRYDOCK_BOX_CLUSTER !== 'standin' ? 'k3s' : 'standin';
+  // Without k3s the first release goes onto the stand-in cluster (seam 4; the base carries umoci and
+  // busybox for it), so the box boots with a running release; DRYDOCK_BOX_CLUSTER=k3s leaves it out.
+  const cluster = inputs.k3sBinary.path || process.env.DRYDOCK_BOX_CLUSTER === 'k3s' ? 'k3s' : 'standin';
   if (!inputs.k3sBinary.path)
     omitted.push(
       cluster === 'standin'
         ? 'cluster: no k3s in the image; the first release is installed on the stand-in cluster'
-        : 'first release: not installed (no k3s in the image); DRYDOCK_BOX_CLUSTER=standin installs it on the stand-in cluster',
+        : 'first release: not installed (no k3s in the image, DRYDOCK_BOX_CLUSTER=k3s)',
     );
   const common: Record<string, PackerVar> = {
     name,
