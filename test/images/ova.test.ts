@@ -1,7 +1,7 @@
 // The OVA writer with the real qemu-img and xmllint (DMTF OVF 1.1 schema from ../shared/ovf-schema).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,8 @@ describe('ova pack', () => {
 
     const ovfPath = join(dir, 'drydock-demo.ovf');
     writeFileSync(ovfPath, body('drydock-demo.ovf'));
+    // the DMTF schema is provided beside the project (../shared/ovf-schema, see its README)
+    expect(existsSync(SCHEMA), `DMTF OVF schema not found at ${SCHEMA}`).toBe(true);
     const lint = spawnSync('xmllint', ['--noout', '--nonet', '--schema', SCHEMA, ovfPath], {
       encoding: 'utf8',
     });
