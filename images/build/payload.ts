@@ -86,9 +86,8 @@ export async function stagePayload(
   // the box runs the precompiled CLI (bin/drydock.js takes dist/cli in an installation): built
   // fresh here so that it always matches the sources shipped beside it
   await exec(
-    process.execPath,
+    join(repo, 'node_modules', '.bin', 'esbuild'),
     [
-      join(repo, 'node_modules', 'esbuild', 'bin', 'esbuild'),
       'cli/main.ts',
       '--bundle',
       '--splitting',
