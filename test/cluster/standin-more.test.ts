@@ -9,8 +9,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'standin-more-'));
 const root = join(tmp, 'box');
 const driver: StandinDriver = createClusterDriver('standin', { root });
 afterAll(async () => {
+  // a killed container's supervisor may still write its exit status for a moment: rm retries
   await driver.shutdown();
-  rmSync(tmp, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 const IMAGE = 'demo.local/drydock-demo/web:1.1.0';
 const release = (version: string) => ({ name: 'app', version });

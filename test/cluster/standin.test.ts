@@ -8,8 +8,9 @@ import { alive, demoImage, demoManifests, openStore, until } from './helpers.ts'
 const tmp = mkdtempSync(join(tmpdir(), 'standin-'));
 const drivers: StandinDriver[] = [];
 afterAll(async () => {
+  // a killed container's supervisor may still write its exit status for a moment: rm retries
   for (const d of drivers) await d.shutdown();
-  rmSync(tmp, { recursive: true, force: true });
+  rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 const web = [{ kind: 'Deployment' as const, namespace: 'demo', name: 'web' }];
@@ -201,7 +202,7 @@ describe('stand-in processes never outlive their box', () => {
     const pid = (Object.values(state.pods)[0] as { containers: { run: { pid: number } }[] }).containers[0]!
       .run.pid;
     expect(alive(pid)).toBe(true);
-    rmSync(d.root, { recursive: true, force: true });
+    rmSync(d.root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     const r = await until(
       async () => alive(pid),
       (v) => !v,

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const NOBODY = 65534;
 const tmp = mkdtempSync(join(tmpdir(), 'standin-user-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterAll(() => rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
 describe.runIf(process.getuid?.() === 0)('stand-in as an unprivileged user', () => {
   it('runs demo 1.1.0 and sees 1.2.0 crash, as uid 65534', () => {

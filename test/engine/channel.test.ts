@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   const { rm } = await import('node:fs/promises');
-  await rm(repoDir, { recursive: true, force: true });
+  await rm(repoDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe('online', () => {

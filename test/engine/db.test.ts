@@ -10,7 +10,7 @@ import { acquireLock, bootId, lockHolder, processStartTime, releaseLock } from '
 import { ENGINE_MIGRATIONS } from '../../updater/engine/schema.ts';
 
 let dir: string;
-afterEach(() => rm(dir, { recursive: true, force: true }));
+afterEach(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
 test('migrations run once, in order, per set; a newer schema is refused', async () => {
   dir = await mkdtemp(join(tmpdir(), 'drydock-db-'));

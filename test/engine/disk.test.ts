@@ -55,7 +55,7 @@ afterAll(async () => {
     /* not mounted */
   }
   await box?.cleanup();
-  await rm(repoDir, { recursive: true, force: true });
+  await rm(repoDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe('disk full', () => {

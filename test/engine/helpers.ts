@@ -43,7 +43,7 @@ export async function newBox(
     open: (extra = {}) => openBox({ root, cluster: driver, ...extra }),
     async cleanup() {
       await stopStandin(root).catch(() => {});
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   };
   if (opts.init !== false)

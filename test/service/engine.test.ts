@@ -57,7 +57,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.close();
-  if (root) await rm(root, { recursive: true, force: true });
+  if (root) await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 const status = async () => (await call(h, 'GET', '/api/v1/status', { cookie })).json();

@@ -212,7 +212,7 @@ export async function startHarness(
     box: box as TestBox,
     async close() {
       await svc.close();
-      if (!opts.root) await rm(root, { recursive: true, force: true });
+      if (!opts.root) await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     },
   };
 }

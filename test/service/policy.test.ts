@@ -74,9 +74,9 @@ describe('fleet waves', () => {
       expect(s).toBeGreaterThanOrEqual(0);
       expect(s).toBeLessThan(1);
       db2.close();
-      await rm(other, { recursive: true, force: true });
+      await rm(other, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     } finally {
-      await rm(root, { recursive: true, force: true });
+      await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
   });
 });

@@ -11,7 +11,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'drydock-tls-'));
 });
 afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe('ensureCertificate', () => {

@@ -219,7 +219,7 @@ describe('SIGKILL during a channel download', () => {
   test('the next open resumes it with a Range request, then the update applies', async () => {
     const d = await demo();
     const repoDir = await mkdtemp(join(tmpdir(), 'drydock-channel-'));
-    onTestFinished(() => rm(repoDir, { recursive: true, force: true }));
+    onTestFinished(() => rm(repoDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
     for (const v of ['1.0.0', '1.1.0'] as const)
       await publishBundle({ bundlePath: d.bundles[v], repoDir, keysDir: d.keysDir });
     const server = await serveChannel(repoDir);
@@ -258,7 +258,7 @@ describe('the CLI end to end', () => {
     const root = join(dir, 'root');
     onTestFinished(async () => {
       await stopStandin(root).catch(() => {});
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     });
     const pw = join(dir, 'pw');
     await writeFile(pw, 'correct horse battery staple\n');

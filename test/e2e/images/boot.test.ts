@@ -135,7 +135,8 @@ beforeAll(async () => {
 }, 45 * 60_000);
 
 afterAll(() => {
-  if (dir && !process.env.DRYDOCK_KEEP) rmSync(dir, { recursive: true, force: true });
+  if (dir && !process.env.DRYDOCK_KEEP)
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe('drydock build ova, booted', () => {

@@ -69,7 +69,7 @@ afterAll(async () => {
   await browser?.close();
   await service?.stop();
   if (root) await stopStandin(root).catch(() => undefined);
-  if (work) await rm(work, { recursive: true, force: true });
+  if (work) await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 const progress = () => page.getByTestId('progress');

@@ -66,7 +66,7 @@ afterAll(async () => {
   await service?.stop();
   await channel?.close();
   if (root) await stopStandin(root).catch(() => undefined);
-  if (work) await rm(work, { recursive: true, force: true });
+  if (work) await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
 describe('admin page, online channel', () => {
