@@ -130,7 +130,7 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
     if (o.ref.kind === 'PersistentVolumeClaim') {
       // local-path's reclaim policy is Delete: the volume folder goes with its claim
       const vd = volumeDir(root, ctx.state, o.ref.namespace ?? 'default', o.ref.name);
-      if (vd) await rm(vd, { recursive: true, force: true });
+      if (vd) await rm(vd, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
     }
     delete ctx.state.objects[key];
     if (o.ref.kind === 'Deployment') delete ctx.state.replicaSets[`${o.ref.namespace}/${o.ref.name}`];
@@ -395,7 +395,7 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
           const vd = volumeDir(root, ctx.state, v.namespace, v.claim);
           const saved = join(from, 'volumes', `${v.namespace}_${v.claim}`);
           if (!vd || !(await stat(saved).catch(() => null))) continue;
-          await rm(vd, { recursive: true, force: true });
+          await rm(vd, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
           await cp(saved, vd, { recursive: true, preserveTimestamps: true });
         }
         await ensureVolumes(ctx);
