@@ -1,2 +1,3 @@
 export * from './errors.ts';
+export * from './file-lock.ts';
 export * from './output.ts';

@@ -1,11 +1,6 @@
-// The stand-in's "datastore": one JSON file under <root>/var/lib/drydock/standin/, replaced
-// atomically, guarded by a lock file (the engine and a test, or a killed and a restarted engine,
-// may touch it from different processes). It holds what k3s keeps in its datastore (applied objects,
-// ReplicaSet history, Job status) plus what the node knows (imported images, running containers).
-import { readFileSync } from 'node:fs';
-import { open, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DrydockError } from '../../../core/index.ts';
+import { DrydockError, withFileLock } from '../../../core/index.ts';
 import { atomicWrite } from '../atomic.ts';
 import type { KubeManifestObject, ObjectRef } from '../manifests.ts';
 import type { ImageConfig } from '../oci-layout.ts';
@@ -128,64 +123,28 @@ export async function saveState(root: string, s: StandinState): Promise<void> {
   await writeFile(join(standinDir(root), 'lease'), '');
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // a killed process its parent has not reaped yet is a zombie: it holds nothing any more
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
-
 const inProcess = new Map<string, Promise<unknown>>();
 
 /** Runs fn holding the stand-in lock of this root (in this process and across processes). */
 export async function withStateLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
   const key = standinDir(root);
   const prev = inProcess.get(key) ?? Promise.resolve();
-  const run = prev.catch(() => {}).then(() => withFileLock(join(key, 'lock'), fn));
+  const run = prev
+    .catch(() => {})
+    .then(() =>
+      withFileLock(join(key, 'lock'), fn, {
+        timeoutMs: 60_000,
+        pollMs: 10,
+        onTimeout: (owner) =>
+          new DrydockError(
+            'CLUSTER_UNAVAILABLE',
+            `stand-in cluster busy: lock ${key}/lock held by pid ${owner}`,
+          ),
+      }),
+    );
   inProcess.set(
     key,
     run.catch(() => {}),
   );
   return run;
-}
-
-async function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(join(path, '..'), { recursive: true });
-  const start = Date.now();
-  for (;;) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      // a lock of a dead process (an engine killed with SIGKILL) is taken over
-      if (Number.isInteger(owner) && owner > 0 && (owner === process.pid ? false : !alive(owner))) {
-        await unlink(path).catch(() => {});
-        continue;
-      }
-      if (Date.now() - start > 60_000)
-        throw new DrydockError(
-          'CLUSTER_UNAVAILABLE',
-          `stand-in cluster busy: lock ${path} held by pid ${owner}`,
-        );
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(path).catch(() => {});
-  }
 }
