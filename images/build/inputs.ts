@@ -84,7 +84,14 @@ async function download(fetchFn: Fetch, url: string, sha256: string, cacheDir: s
   const h = createHash('sha256');
   const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   body.on('data', (c: Buffer) => h.update(c));
-  await pipeline(body, createWriteStream(tmp));
+  try {
+    await pipeline(body, createWriteStream(tmp));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    // a filesystem error (ENOSPC, EACCES) is the cache's, not the network's
+    if ((err as NodeJS.ErrnoException).syscall) throw err;
+    throw new DrydockError('NETWORK_FAILED', `download of ${url} broke off: ${(err as Error).message}`);
+  }
   const got = h.digest('hex');
   if (got !== sha256) {
     await rm(tmp, { force: true });
@@ -116,8 +123,20 @@ export async function resolveInputs(opts: {
       return { what, path: local, sha256: await sha256File(local), source: 'local' };
     }
     if (pinned.sha256) {
-      const path = await download(fetchFn, pinned.url, pinned.sha256, opts.cacheDir);
-      return { what, path, sha256: pinned.sha256, source: 'pinned' };
+      try {
+        const path = await download(fetchFn, pinned.url, pinned.sha256, opts.cacheDir);
+        return { what, path, sha256: pinned.sha256, source: 'pinned' };
+      } catch (err) {
+        // an unreachable source is a missing input (a demo build goes on and says so); bytes that
+        // arrived with the wrong hash are never "missing": that stops every build
+        if (!(err instanceof DrydockError) || err.code !== 'NETWORK_FAILED') throw err;
+        return {
+          what,
+          path: null,
+          source: 'none',
+          missing: `${what}: pinned ${opts.lock.k3s.version} could not be downloaded (${err.message}; pass ${flag} PATH on a machine without access)`,
+        };
+      }
     }
     return {
       what,

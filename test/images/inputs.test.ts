@@ -44,20 +44,45 @@ async function code(p: Promise<unknown>): Promise<string> {
 }
 
 describe('build inputs', () => {
-  it('the repository lock parses; unpinned sources are not downloaded', async () => {
+  it('the repository lock pins k3s v1.34.2+k3s1; where it cannot download, the build says what it left out', async () => {
     const l = await readInputsLock('images/inputs.lock.json');
-    expect(l.k3s.version).toMatch(/^v1\./);
+    expect(l.k3s.version).toBe('v1.34.2+k3s1');
+    // the binary's sha256 is the one two public sources agree on (docs/images.md)
+    expect(l.k3s.binary.sha256).toBe('15811d34187e03fe29d0e46108c42cc33e62cec1b3d9d80f50944536ebcad40a');
+    expect(l.k3s.binary.url).toContain('/v1.34.2%2Bk3s1/k3s');
+    const urls: string[] = [];
     const r = await resolveInputs({
       lock: l,
       cacheDir: dir,
       allowMissing: true,
-      fetch: () => Promise.reject(new Error('no network')),
+      fetch: (u) => {
+        urls.push(u);
+        return Promise.reject(new Error('no network'));
+      },
     });
+    // only what is pinned is fetched; the unpinned airgap images are not even tried
+    expect(urls).toEqual([l.k3s.binary.url]);
     expect(r.k3sBinary.path).toBeNull();
     expect(r.omitted).toEqual([
-      'k3s binary: not provided (pin its sha256 in images/inputs.lock.json or pass --k3s-binary PATH)',
+      `k3s binary: pinned v1.34.2+k3s1 could not be downloaded (cannot download ${l.k3s.binary.url}: no network; pass --k3s-binary PATH on a machine without access)`,
       'k3s airgap images: not provided (pin its sha256 in images/inputs.lock.json or pass --k3s-images PATH)',
     ]);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
+  });
+
+  it('an unreachable pinned source stops a strict build; a source on 127.0.0.1 with no listener is unreachable', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const e = await resolveInputs({
+      lock: lock(SHA, null, `http://127.0.0.1:${port}/k3s`),
+      cacheDir: dir,
+      allowMissing: false,
+    }).catch((x) => x);
+    expect((e as DrydockError).code).toBe('BUILD_INPUT_MISSING');
+    expect((e as DrydockError).message).toContain('could not be downloaded');
+    expect((e as DrydockError).message).toContain('--k3s-binary PATH');
   });
 
   it('a strict build stops and names what to provide', async () => {
@@ -104,11 +129,15 @@ describe('build inputs', () => {
       'BLOB_DIGEST_MISMATCH',
     );
     expect(readdirSync(join(cache2, 'downloads'))).toEqual([]);
-    expect(
-      await code(
-        resolveInputs({ lock: lock(SHA, null, `${base}/missing`), cacheDir: cache2, allowMissing: true }),
-      ),
-    ).toBe('NETWORK_FAILED');
+    // a source that answers 404 is as unreachable as one that does not answer: left out, named
+    const r404 = await resolveInputs({
+      lock: lock(SHA, null, `${base}/missing`),
+      cacheDir: cache2,
+      allowMissing: true,
+    });
+    expect(r404.k3sBinary.path).toBeNull();
+    expect(r404.omitted[0]).toContain(`cannot download ${base}/missing: HTTP 404`);
+    expect(readdirSync(join(cache2, 'downloads'))).toEqual([]);
   });
 
   it('a malformed lock file is refused with the offending field', async () => {
