@@ -56,6 +56,7 @@ export const ERROR_TABLE = {
   UPDATE_CANCELLED: { exit: 1, http: 409 },
   UPDATE_ROLLED_BACK: { exit: 3, http: 500 },
   HEALTH_TIMEOUT: { exit: 3, http: 500 },
+  APPLY_FAILED: { exit: 3, http: 500 },
   BOX_NOT_INITIALISED: { exit: 1, http: 409 },
   BOX_ALREADY_INITIALISED: { exit: 1, http: 409 },
 
@@ -85,10 +86,22 @@ export const ERROR_TABLE = {
   DISK_FULL: { exit: 5, http: 507 },
   NETWORK_FAILED: { exit: 5, http: 502 },
   CLUSTER_UNAVAILABLE: { exit: 5, http: 503 },
+  ILLEGAL_TRANSITION: { exit: 70, http: 500 },
   INTERNAL: { exit: 70, http: 500 },
 } as const satisfies Record<string, Mapping>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
+
+/** What kind of failure a code is (the groups of the table above): logic branches on this, not on exit numbers. */
+export type ErrorKind = 'refused' | 'usage' | 'undone' | 'busy' | 'environment' | 'internal';
+const KIND_OF_EXIT: Record<number, ErrorKind> = {
+  1: 'refused',
+  2: 'usage',
+  3: 'undone',
+  4: 'busy',
+  5: 'environment',
+  70: 'internal',
+};
 
 export class DrydockError extends Error {
   readonly code: ErrorCode;
@@ -107,6 +120,10 @@ export class DrydockError extends Error {
 
   get exitCode(): number {
     return ERROR_TABLE[this.code].exit;
+  }
+
+  get kind(): ErrorKind {
+    return KIND_OF_EXIT[ERROR_TABLE[this.code].exit] ?? 'internal';
   }
 
   get httpStatus(): number {

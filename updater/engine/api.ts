@@ -2,20 +2,10 @@
 // service exposes it over HTTPS (its JSON mirrors these types); the admin page renders it.
 // This file is the contract between those parts: change it deliberately and on all sides.
 import type { Release } from '../release/index.ts';
+import type { UpdateState } from './machine.ts';
 
-/** The state machine of DESIGN.md; every transition is one SQLite transaction written before its side effect. */
-export type UpdateState =
-  | 'idle'
-  | 'available'
-  | 'downloading'
-  | 'staged'
-  | 'snapshotting'
-  | 'applying'
-  | 'verifying-health'
-  | 'committed'
-  | 'rolling-back'
-  | 'rolled-back'
-  | 'failed';
+/** The states of the update machine: the table (states, transitions, which are active) is machine.ts. */
+export type { UpdateState };
 
 /** Steps that report byte or item progress. */
 export type ProgressStep =

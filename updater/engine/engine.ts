@@ -36,7 +36,8 @@ import { acquireLock, lockHolder, releaseLock } from './lock.ts';
 import { checkUpdatePolicy, type Running } from './policy.ts';
 import type { ReleaseRow, StateRow } from './records.ts';
 import { Records } from './records.ts';
-import { ACTIVE_STATES, prune } from './retention.ts';
+import { ACTIVE_STATES } from './machine.ts';
+import { prune } from './retention.ts';
 import { type SettingsPatch, validateSettings } from './settings.ts';
 
 export interface EngineParts {

@@ -4,6 +4,7 @@ import type { Release } from '../release/index.ts';
 import { parseRelease } from '../release/index.ts';
 import type { AuditEntry, HistoryEntry, ProgressStep, Settings, UpdateState } from './api.ts';
 import type { Db } from './db.ts';
+import { requireTransition } from './machine.ts';
 
 export interface StateRow {
   state: UpdateState;
@@ -76,10 +77,14 @@ export class Records {
     return this.db.prepare('SELECT * FROM update_state WHERE id = 1').get() as StateRow;
   }
 
-  /** Writes the state row (and `also`) in one immediate transaction; returns the new row. */
+  /**
+   * Writes the state row (and `also`) in one immediate transaction; returns the new row. A state
+   * change the machine table does not allow throws ILLEGAL_TRANSITION and writes nothing.
+   */
   transition(patch: StatePatch, also?: () => void): StateRow {
     return this.db
       .transaction(() => {
+        if (patch.state !== undefined) requireTransition(this.state().state, patch.state);
         this.writeState(patch);
         also?.();
         return this.state();

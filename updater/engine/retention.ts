@@ -6,15 +6,8 @@ import { join } from 'node:path';
 import type { BlobStore } from '../blobstore/index.ts';
 import { releaseBlobs } from '../release/index.ts';
 import type { Layout } from './layout.ts';
+import { ACTIVE_STATES } from './machine.ts';
 import type { Records } from './records.ts';
-
-export const ACTIVE_STATES = new Set([
-  'downloading',
-  'snapshotting',
-  'applying',
-  'verifying-health',
-  'rolling-back',
-]);
 
 export interface PruneResult {
   releases: string[];

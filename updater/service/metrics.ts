@@ -1,19 +1,6 @@
 // /metrics in the Prometheus text exposition format (version 0.0.4).
-import type { BoxStatus, HistoryEntry, UpdateState } from '../engine/api.ts';
-
-const STATES: UpdateState[] = [
-  'idle',
-  'available',
-  'downloading',
-  'staged',
-  'snapshotting',
-  'applying',
-  'verifying-health',
-  'committed',
-  'rolling-back',
-  'rolled-back',
-  'failed',
-];
+import type { BoxStatus, HistoryEntry } from '../engine/api.ts';
+import { STATES } from '../engine/machine.ts';
 
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 

@@ -10,6 +10,7 @@ import { SignIn } from './screens/signin.tsx';
 import { Support } from './screens/support.tsx';
 import { SoftwareUpdate } from './screens/update.tsx';
 import type { BoxStatus, UpdateEvent } from './types.ts';
+import { stateLabel } from './words.ts';
 
 export interface AppContext {
   session: Session;
@@ -20,14 +21,6 @@ export interface AppContext {
   refresh: () => Promise<void>;
   statusError: string | null;
 }
-
-const STATE_WORDS: Record<string, string> = {
-  downloading: 'Downloading',
-  snapshotting: 'Taking a snapshot',
-  applying: 'Applying',
-  'verifying-health': 'Checking health',
-  'rolling-back': 'Rolling back',
-};
 
 export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
@@ -183,7 +176,7 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
       </header>
       {running && route !== 'update' && (
         <div class="banner" role="status">
-          {STATE_WORDS[live.state] ?? 'Updating'}
+          {isBusy(live.state) ? stateLabel(live.state) : 'Updating'}
           {live.target ? ` ${live.target.version}` : ''}…{' '}
           <a href="#/update">Follow the progress in Software Update</a>
         </div>

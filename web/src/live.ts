@@ -1,5 +1,6 @@
 // Live update progress from the service's Server-Sent Events. The page keeps no progress of its own:
 // what it shows comes from the events (and from /status at load), so a reload shows the same thing.
+import { ACTIVE_STATES } from '../../updater/engine/machine.ts';
 import type { BoxStatus, ProgressStep, UpdateEvent, UpdateState } from './types.ts';
 
 export interface StepProgress {
@@ -29,13 +30,7 @@ export interface Live {
 }
 
 /** States in which an update (or rollback) is running: every other button waits. */
-export const BUSY_STATES: readonly UpdateState[] = [
-  'downloading',
-  'snapshotting',
-  'applying',
-  'verifying-health',
-  'rolling-back',
-];
+export const BUSY_STATES: readonly UpdateState[] = [...ACTIVE_STATES];
 
 export function isBusy(state: UpdateState): boolean {
   return BUSY_STATES.includes(state);

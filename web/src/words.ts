@@ -1,22 +1,9 @@
 // Plain words for the engine's states and history outcomes.
+import { MACHINE } from '../../updater/engine/machine.ts';
 import type { HistoryEntry, UpdateState } from './types.ts';
 
-const STATES: Record<UpdateState, string> = {
-  idle: 'No update in progress',
-  available: 'Update available',
-  downloading: 'Downloading',
-  staged: 'Ready to install',
-  snapshotting: 'Taking a snapshot',
-  applying: 'Applying',
-  'verifying-health': 'Checking health',
-  committed: 'Last update installed',
-  'rolling-back': 'Rolling back',
-  'rolled-back': 'Rolled back',
-  failed: 'Failed',
-};
-
 export function stateLabel(s: UpdateState): string {
-  return STATES[s] ?? s;
+  return MACHINE[s]?.words ?? s;
 }
 
 export function outcomeLabel(h: HistoryEntry): string {
