@@ -14,6 +14,8 @@ interface BuildFlags {
   cpus?: string;
   memoryMb?: string;
   accel?: string;
+  signKey?: string;
+  signCert?: string;
   dist?: string;
   cache?: string;
   json?: boolean;
@@ -49,6 +51,10 @@ function register(group: Command, target: BuildTarget, what: string): void {
       .option('--accel <kvm|tcg>', 'QEMU accelerator (default: tcg; DRYDOCK_ACCEL=auto probes KVM)')
       .option('--cpus <n>', 'vCPUs of the OVA virtual machine', '4')
       .option('--memory-mb <n>', 'memory of the OVA virtual machine in MB', '16384');
+  if (target === 'ova')
+    cmd
+      .option('--sign-key <key.pem>', "sign the OVA's manifest with this RSA private key (PEM)")
+      .option('--sign-cert <cert.pem>', "the key's X.509 certificate, then any intermediates (PEM)");
   cmd.action(
     action(async (out, flags: BuildFlags) => {
       if (flags.accel !== undefined && flags.accel !== 'kvm' && flags.accel !== 'tcg')
@@ -68,6 +74,8 @@ function register(group: Command, target: BuildTarget, what: string): void {
         cpus: int('--cpus', flags.cpus),
         memoryMb: int('--memory-mb', flags.memoryMb),
         accel: flags.accel as 'kvm' | 'tcg' | undefined,
+        signKey: flags.signKey,
+        signCert: flags.signCert,
         onStage: (s) => {
           if (out.json) out.progress(s, 0);
           else out.info(`==> ${s}`);

@@ -7,7 +7,7 @@ import { DrydockError } from '../../core/index.ts';
 import { readBundleHead } from '../../updater/bundle/index.ts';
 import { type BaseImage, buildBase } from '../base/index.ts';
 import { defaultExec, type Exec } from '../exec.ts';
-import { packOva, qemuImgInfo } from '../ova/index.ts';
+import { loadSigner, packOva, qemuImgInfo } from '../ova/index.ts';
 import { type Accelerator, chooseAccelerator } from './accel.ts';
 import { readInputsLock, resolveInputs } from './inputs.ts';
 import { type PackerVar, runPacker } from './packer.ts';
@@ -33,6 +33,9 @@ export interface BuildOptions {
   cpus?: number;
   memoryMb?: number;
   accel?: Accelerator;
+  /** sign the OVA (target ova): RSA private key and its X.509 certificate, PEM */
+  signKey?: string;
+  signCert?: string;
   exec?: Exec;
   onStage?: (stage: string) => void;
   onLine?: (line: string) => void;
@@ -118,6 +121,11 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   const demo = 'missing' in rel || rel.demo;
   const allowMissing = o.allowMissing ?? demo;
   if ('missing' in rel && !allowMissing) throw new DrydockError('BUILD_INPUT_MISSING', rel.missing);
+  if ((o.signKey === undefined) !== (o.signCert === undefined))
+    throw new DrydockError('USAGE', 'give --sign-key and --sign-cert together');
+  if (o.signKey && o.target !== 'ova') throw new DrydockError('USAGE', 'only an OVA is signed (--sign-key)');
+  // a key that cannot sign stops the build now, not after the image is made
+  const signer = o.signKey && o.signCert ? await loadSigner(o.signKey, o.signCert, clock) : undefined;
   const lock = await readInputsLock(join(repo, 'images', 'inputs.lock.json'));
   const inputs = await stage('inputs', () =>
     resolveInputs({ lock, cacheDir, k3sBinary: o.k3sBinary, k3sImages: o.k3sImages, allowMissing }),
@@ -238,6 +246,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
         cpus: o.cpus ?? 4,
         memoryMb: o.memoryMb ?? 16384,
         product: { name, version, vendor: 'Drydock' },
+        signer,
         exec,
       }),
     );

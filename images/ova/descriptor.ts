@@ -1,7 +1,9 @@
 // The OVF 1.1 descriptor (DMTF DSP0243 / schema DSP8023 1.1.1) for one virtual machine, shaped the
-// way vSphere expects it: vmx hardware version, LSI Logic or PVSCSI controller, VMXNET3 adapter,
-// streamOptimized VMDKs, guestInfo transport for the vApp properties, disk.enableUUID.
+// way vSphere expects it: vmx hardware version, LSI Logic or PVSCSI controller (the VMDKs' adapter
+// type says the same, see vmdk.ts), VMXNET3 adapter, an IDE CD-ROM, streamOptimized VMDKs, both
+// OVF environment transports (ISO and guestInfo) for the vApp properties, disk.enableUUID.
 import { DrydockError } from '../../core/index.ts';
+import { DEFAULT_BASE_SPEC } from '../base/spec.ts';
 import type { OvfProperty } from './properties.ts';
 
 export interface OvfDisk {
@@ -22,11 +24,43 @@ export interface DescriptorInput {
   disks: OvfDisk[];
   properties: readonly OvfProperty[];
   product?: { name?: string; vendor?: string; version?: string; fullVersion?: string; url?: string };
-  /** vmx-14 = ESXi 6.7 and later; the lowest that has what we use (VMXNET3, PVSCSI, EFI) */
+  /** virtual hardware version; default VMX_VERSION (the reason is written beside it) */
   vmxVersion?: number;
   scsi?: 'lsilogic' | 'pvscsi';
   network?: string;
 }
+
+/**
+ * vmx-14 (ESXi 6.7): conservative on purpose. It is the oldest version that has every device this
+ * VM uses (VMXNET3 and PVSCSI since vmx-7, EFI since vmx-8, EFI secure boot since vmx-13/14), and
+ * every ESXi from 6.7 through 8.x and 9.0 runs it. A newer version would only refuse older hosts:
+ * the appliance needs nothing that vmx-15 or later adds. An admin can upgrade it after import.
+ */
+export const VMX_VERSION = 14;
+
+/**
+ * The guest OS is what images/base builds (DEFAULT_BASE_SPEC.suite): CIM id 96 = "Debian 64-bit",
+ * ovf:version the Debian release, vmw:osType the matching vSphere guest id. debian13_64Guest is known
+ * from vSphere 9.0 on; earlier releases map an id they do not know to a Linux type of their own on
+ * import (ovftool and the vSphere Client warn), which is still better than naming the wrong Debian.
+ */
+const DEBIAN_RELEASES: Record<string, { version: string; vmwOsType: string }> = {
+  bookworm: { version: '12', vmwOsType: 'debian12_64Guest' },
+  trixie: { version: '13', vmwOsType: 'debian13_64Guest' },
+};
+
+export function guestOsFor(suite: string): {
+  cimId: number;
+  version: string;
+  vmwOsType: string;
+  description: string;
+} {
+  const r = DEBIAN_RELEASES[suite];
+  if (!r) throw new DrydockError('INTERNAL', `no vSphere guest id is known for Debian "${suite}"`);
+  return { cimId: 96, ...r, description: `Debian GNU/Linux ${r.version} (64-bit)` };
+}
+
+export const GUEST_OS = guestOsFor(DEFAULT_BASE_SPEC.suite);
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
 
@@ -65,6 +99,8 @@ export function xmlEscape(s: string): string {
 }
 
 interface Item {
+  /** ovf:required="false": a host that cannot make this device imports the VM without it */
+  optional?: boolean;
   elementName: string;
   instanceId: number;
   resourceType: number;
@@ -85,7 +121,7 @@ function item(x: Item): string {
   const el = (tag: string, v: string | number | boolean | undefined) =>
     v === undefined ? '' : `        <rasd:${tag}>${xmlEscape(String(v))}</rasd:${tag}>\n`;
   return (
-    '      <Item>\n' +
+    (x.optional ? '      <Item ovf:required="false">\n' : '      <Item>\n') +
     el('Address', x.address) +
     el('AddressOnParent', x.addressOnParent) +
     el('AllocationUnits', x.allocationUnits) +
@@ -105,7 +141,7 @@ function item(x: Item): string {
 
 export function buildDescriptor(input: DescriptorInput): string {
   validateDescriptorInput(input);
-  const vmx = input.vmxVersion ?? 14;
+  const vmx = input.vmxVersion ?? VMX_VERSION;
   const scsi = input.scsi ?? 'pvscsi';
   const network = input.network ?? 'VM Network';
   const product = input.product ?? {};
@@ -166,6 +202,30 @@ export function buildDescriptor(input: DescriptorInput): string {
       }),
     );
   });
+  // the CD-ROM the OVF environment ISO is attached to when a deployment picks the ISO transport
+  // (IDE: every hardware version and guest has it; no AHCI controller needed)
+  const ideId = id++;
+  items.push(
+    item({
+      address: '0',
+      description: 'IDE controller',
+      elementName: 'IDE controller 0',
+      instanceId: ideId,
+      resourceType: 5,
+    }),
+  );
+  items.push(
+    item({
+      optional: true,
+      addressOnParent: '0',
+      automaticAllocation: false,
+      elementName: 'CD/DVD drive 1',
+      instanceId: id++,
+      parent: ideId,
+      resourceSubType: 'vmware.cdrom.remotepassthrough',
+      resourceType: 15,
+    }),
+  );
   items.push(
     item({
       addressOnParent: '7',
@@ -214,17 +274,18 @@ ${disks}  </DiskSection>
   <VirtualSystem ovf:id="${e(input.name)}">
     <Info>A virtual machine</Info>
     <Name>${e(input.name)}</Name>
-    <OperatingSystemSection ovf:id="96" vmw:osType="debian12_64Guest">
+    <OperatingSystemSection ovf:id="${GUEST_OS.cimId}" ovf:version="${GUEST_OS.version}" vmw:osType="${GUEST_OS.vmwOsType}">
       <Info>The kind of installed guest operating system</Info>
-      <Description>Debian GNU/Linux 13 (64-bit)</Description>
+      <Description>${GUEST_OS.description}</Description>
     </OperatingSystemSection>
-    <VirtualHardwareSection ovf:transport="com.vmware.guestInfo">
+    <VirtualHardwareSection ovf:transport="iso com.vmware.guestInfo">
       <Info>Virtual hardware requirements</Info>
       <System>
         <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
         <vssd:InstanceID>0</vssd:InstanceID>
         <vssd:VirtualSystemIdentifier>${e(input.name)}</vssd:VirtualSystemIdentifier>
         <vssd:VirtualSystemType>vmx-${vmx}</vssd:VirtualSystemType>
+        <!-- ${vmx === VMX_VERSION ? 'vmx-14 (ESXi 6.7+): the oldest version with every device used here (VMXNET3, PVSCSI, EFI secure boot), so older hosts are not refused for nothing' : 'virtual hardware version chosen by the packer'} -->
       </System>
 ${items.join('')}      <vmw:Config ovf:required="false" vmw:key="tools.syncTimeWithHost" vmw:value="false"/>
       <vmw:ExtraConfig ovf:required="false" vmw:key="disk.enableUUID" vmw:value="TRUE"/>

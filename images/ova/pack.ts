@@ -1,8 +1,10 @@
-// drydock ova pack: disks → streamOptimized VMDKs → one OVA (ustar: .ovf, .mf, disks in that order).
-// Each file is hashed exactly once, while it is written into the archive. The manifest precedes
-// the disks but needs their hashes, so its entry is written with placeholder bytes of the exact
-// final length (every line has a fixed width) and overwritten in place once the disks are in; a tar
-// header's checksum covers only the header, so the patched archive stays valid.
+// drydock ova pack: disks → streamOptimized VMDKs → one OVA (ustar: .ovf, .mf, [.cert,] disks in
+// that order, as DSP0243 requires). Each file is hashed exactly once, while it is written into the
+// archive. The manifest precedes the disks but needs their hashes, so its entry is written with
+// placeholder bytes of the exact final length (every line has a fixed width) and overwritten in
+// place once the disks are in; the certificate entry (the manifest's RSA signature, fixed length,
+// then the PEM certificate) likewise. A tar header's checksum covers only the header, so the
+// patched archive stays valid.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rename, rm, stat } from 'node:fs/promises';
@@ -11,6 +13,7 @@ import { DrydockError } from '../../core/index.ts';
 import { defaultExec, type Exec } from '../exec.ts';
 import { buildDescriptor, type DescriptorInput, type OvfDisk } from './descriptor.ts';
 import { FIRSTBOOT_PROPERTIES, type OvfProperty } from './properties.ts';
+import { certEntry, certEntryLength, type OvaSigner } from './sign.ts';
 import { BLOCK, padTo512, ustarHeader } from './tar.ts';
 import { probeDisk, toStreamOptimizedVmdk } from './vmdk.ts';
 
@@ -23,6 +26,8 @@ export interface PackOptions {
   properties?: readonly OvfProperty[];
   product?: DescriptorInput['product'];
   scsi?: 'lsilogic' | 'pvscsi';
+  /** sign the manifest: writes the .cert entry (loadSigner checks key and certificate first) */
+  signer?: OvaSigner;
   exec?: Exec;
   now?: () => number;
   /** where the intermediate VMDKs go (default: beside the output, same filesystem) */
@@ -53,6 +58,7 @@ export async function packOva(opts: PackOptions): Promise<PackResult> {
   const name = opts.name ?? basename(out, '.ova');
   const mtime = Math.floor((opts.now?.() ?? Date.now()) / 1000);
   const progress = opts.onProgress ?? (() => {});
+  const scsi = opts.scsi ?? 'pvscsi';
 
   // validate everything before writing a byte
   const infos = [];
@@ -63,7 +69,7 @@ export async function packOva(opts: PackOptions): Promise<PackResult> {
     memoryMb: opts.memoryMb ?? 16384,
     properties: opts.properties ?? FIRSTBOOT_PROPERTIES,
     product: opts.product,
-    scsi: opts.scsi,
+    scsi,
   };
   // fail on bad name/cpus/memory now, not after minutes of conversion
   buildDescriptor({
@@ -84,8 +90,13 @@ export async function packOva(opts: PackOptions): Promise<PackResult> {
       const info = infos[n]!;
       const fileName = `${name}-disk${n + 1}.vmdk`;
       const path = join(work, fileName);
-      await toStreamOptimizedVmdk(exec, src, info.format, path, (pct) =>
-        progress(`convert ${basename(src)}`, Math.round(pct), 100),
+      await toStreamOptimizedVmdk(
+        exec,
+        src,
+        info.format,
+        path,
+        (pct) => progress(`convert ${basename(src)}`, Math.round(pct), 100),
+        scsi,
       );
       const st = await stat(path);
       disks.push({ fileName, fileSize: st.size, capacity: info.virtualSize, path });
@@ -94,6 +105,7 @@ export async function packOva(opts: PackOptions): Promise<PackResult> {
     const descriptor = buildDescriptor({ ...descriptorBase, disks });
     const ovfName = `${name}.ovf`;
     const mfName = `${name}.mf`;
+    const certName = `${name}.cert`;
     const ovfBytes = Buffer.from(descriptor, 'utf8');
     const ovfHash = createHash('sha256').update(ovfBytes).digest('hex');
     const placeholderHex = '0'.repeat(64);
@@ -119,6 +131,15 @@ export async function packOva(opts: PackOptions): Promise<PackResult> {
       const mfOffset = pos;
       await write(Buffer.alloc(mfLength, 0x20));
       await pad(mfLength);
+
+      let certOffset = -1;
+      const certLength = opts.signer ? certEntryLength(opts.signer, mfName) : 0;
+      if (opts.signer) {
+        await write(ustarHeader(certName, certLength, mtime));
+        certOffset = pos;
+        await write(Buffer.alloc(certLength, 0x20));
+        await pad(certLength);
+      }
 
       const total = disks.reduce((s, d) => s + d.fileSize, 0);
       let done = 0;
@@ -146,11 +167,20 @@ export async function packOva(opts: PackOptions): Promise<PackResult> {
       const mf = Buffer.from(files.map((f) => manifestLine(f.name, f.sha256)).join(''), 'utf8');
       if (mf.length !== mfLength) throw new DrydockError('INTERNAL', 'manifest length changed');
       await fh.write(mf, 0, mf.length, mfOffset);
-      files.splice(1, 0, {
-        name: mfName,
-        size: mf.length,
-        sha256: createHash('sha256').update(mf).digest('hex'),
-      });
+      const after: PackedFile[] = [
+        { name: mfName, size: mf.length, sha256: createHash('sha256').update(mf).digest('hex') },
+      ];
+      if (opts.signer) {
+        const cert = certEntry(opts.signer, mfName, mf);
+        if (cert.length !== certLength) throw new DrydockError('INTERNAL', 'certificate length changed');
+        await fh.write(cert, 0, cert.length, certOffset);
+        after.push({
+          name: certName,
+          size: cert.length,
+          sha256: createHash('sha256').update(cert).digest('hex'),
+        });
+      }
+      files.splice(1, 0, ...after);
       await fh.sync();
     } finally {
       await fh.close();

@@ -1,5 +1,5 @@
 // The first-boot settings offered as vApp options in the OVF ProductSection, straight from the
-// appliance's catalogue (seam 9, appliance/firstboot/settings.ts): the same keys, labels,
+// appliance's catalogue (appliance/firstboot/settings.ts): the same keys, labels,
 // descriptions, qualifiers and password flags that first boot, the EC2 user data and the docs use.
 // vSphere shows them in the deploy wizard and hands the values back through guestinfo.ovfEnv.
 import { SETTINGS } from '../../appliance/index.ts';

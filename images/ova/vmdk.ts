@@ -76,13 +76,19 @@ export async function probeDisk(exec: Exec, path: string): Promise<DiskInfo> {
   return info;
 }
 
+/** The SCSI controller the OVF declares; the VMDK's ddb.adapterType names the same one. */
+export type ScsiController = 'lsilogic' | 'pvscsi';
+
 export async function toStreamOptimizedVmdk(
   exec: Exec,
   src: string,
   format: string,
   dst: string,
   onPercent?: (pct: number) => void,
+  controller: ScsiController = 'pvscsi',
 ): Promise<void> {
+  // qemu-img knows ide, buslogic, lsilogic and legacyESX only: write lsilogic, then name the
+  // controller the OVF declares in the embedded descriptor (ESXi's own vmkfstools writes "pvscsi")
   await exec(
     'qemu-img',
     [
@@ -104,4 +110,50 @@ export async function toStreamOptimizedVmdk(
       },
     },
   );
+  if (controller !== 'lsilogic') await setVmdkAdapterType(dst, controller);
+}
+
+const SECTOR = 512;
+
+/** Reads the text descriptor embedded in a sparse/streamOptimized VMDK (header "KDMV"). */
+export async function readVmdkDescriptor(
+  path: string,
+): Promise<{ text: string; offset: number; size: number }> {
+  const fh = await open(path, 'r');
+  try {
+    const h = Buffer.alloc(SECTOR);
+    await fh.read(h, 0, SECTOR, 0);
+    if (h.toString('ascii', 0, 4) !== 'KDMV')
+      throw new DrydockError('IMAGE_INVALID', `${path} is not a sparse VMDK (no KDMV header)`);
+    // SparseExtentHeader: descriptorOffset and descriptorSize, in sectors, at bytes 28 and 36
+    const offset = Number(h.readBigUInt64LE(28)) * SECTOR;
+    const size = Number(h.readBigUInt64LE(36)) * SECTOR;
+    if (offset === 0 || size === 0 || size > 1024 * SECTOR)
+      throw new DrydockError('IMAGE_INVALID', `${path} has no embedded descriptor`);
+    const b = Buffer.alloc(size);
+    await fh.read(b, 0, size, offset);
+    const end = b.indexOf(0);
+    return { text: b.toString('utf8', 0, end < 0 ? size : end), offset, size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Rewrites ddb.adapterType in the embedded descriptor, in place (the region keeps its size). */
+export async function setVmdkAdapterType(path: string, adapter: ScsiController): Promise<void> {
+  const d = await readVmdkDescriptor(path);
+  const re = /^ddb\.adapterType = "[^"]*"$/m;
+  if (!re.test(d.text))
+    throw new DrydockError('TOOL_FAILED', `${path}: qemu-img wrote no ddb.adapterType to replace`);
+  const text = Buffer.from(d.text.replace(re, `ddb.adapterType = "${adapter}"`), 'utf8');
+  if (text.length >= d.size)
+    throw new DrydockError('INTERNAL', `${path}: the descriptor does not fit its ${d.size}-byte region`);
+  const region = Buffer.alloc(d.size, 0);
+  text.copy(region);
+  const fh = await open(path, 'r+');
+  try {
+    await fh.write(region, 0, region.length, d.offset);
+  } finally {
+    await fh.close();
+  }
 }

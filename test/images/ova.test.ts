@@ -7,7 +7,15 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTING_KEYS } from '../../appliance/index.ts';
 import { DrydockError } from '../../core/index.ts';
-import { defaultExec, type Exec, FIRSTBOOT_PROPERTIES, packOva, ustarHeader } from '../../images/index.ts';
+import {
+  DEFAULT_BASE_SPEC,
+  defaultExec,
+  type Exec,
+  FIRSTBOOT_PROPERTIES,
+  packOva,
+  readVmdkDescriptor,
+  ustarHeader,
+} from '../../images/index.ts';
 
 const SCHEMA = resolve('../shared/ovf-schema/dsp8023_1.1.1.xsd');
 let dir: string;
@@ -94,15 +102,34 @@ describe('ova pack', () => {
     expect(lint.status).toBe(0);
 
     const ovf = body('drydock-demo.ovf').toString('utf8');
-    expect(ovf).toContain('ovf:transport="com.vmware.guestInfo"');
+    // both OVF environment transports, and the CD-ROM the ISO transport needs
+    expect(ovf).toContain('<VirtualHardwareSection ovf:transport="iso com.vmware.guestInfo">');
+    expect(ovf).toMatch(
+      /<Item ovf:required="false">\s*<rasd:AddressOnParent>0<\/rasd:AddressOnParent>\s*<rasd:AutomaticAllocation>false<\/rasd:AutomaticAllocation>\s*<rasd:ElementName>CD\/DVD drive 1<\/rasd:ElementName>\s*<rasd:InstanceID>(\d+)<\/rasd:InstanceID>\s*<rasd:Parent>(\d+)<\/rasd:Parent>\s*<rasd:ResourceSubType>vmware.cdrom.remotepassthrough<\/rasd:ResourceSubType>\s*<rasd:ResourceType>15<\/rasd:ResourceType>/,
+    );
+    const ide = /<rasd:InstanceID>(\d+)<\/rasd:InstanceID>\s*<rasd:ResourceType>5<\/rasd:ResourceType>/.exec(
+      ovf,
+    );
+    expect(ide, 'an IDE controller').not.toBeNull();
+    expect(ovf).toContain(
+      `<rasd:Parent>${ide![1]}</rasd:Parent>\n        <rasd:ResourceSubType>vmware.cdrom`,
+    );
     expect(ovf).toContain('<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>');
     expect(ovf).toContain('<rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType>');
     expect(ovf).toContain('<vssd:VirtualSystemType>vmx-14</vssd:VirtualSystemType>');
+    // the reason for the conservative hardware version sits beside it
+    expect(ovf).toMatch(
+      /vmx-14<\/vssd:VirtualSystemType>\n\s*<!-- vmx-14 \(ESXi 6\.7\+\): the oldest version with every device/,
+    );
     expect(ovf).toContain('vmw:key="disk.enableUUID" vmw:value="TRUE"');
-    expect(ovf).toContain('<OperatingSystemSection ovf:id="96" vmw:osType="debian12_64Guest">');
+    // the guest OS is what images/base builds (Debian 13)
+    expect(DEFAULT_BASE_SPEC.suite).toBe('trixie');
+    expect(ovf).toContain(
+      '<OperatingSystemSection ovf:id="96" ovf:version="13" vmw:osType="debian13_64Guest">',
+    );
     expect(ovf).toContain('<rasd:VirtualQuantity>4096</rasd:VirtualQuantity>');
     expect(ovf).toContain('Example &amp; Co');
-    // the vApp options are exactly the appliance's first-boot settings (seam 9)
+    // the vApp options are exactly the appliance's first-boot settings
     expect(FIRSTBOOT_PROPERTIES.map((p) => p.key)).toEqual([...SETTING_KEYS]);
     for (const p of FIRSTBOOT_PROPERTIES) expect(ovf).toContain(`ovf:key="${p.key}"`);
     expect(ovf).toMatch(/ovf:key="admin_password"[^>]*ovf:password="true"/);
@@ -118,6 +145,8 @@ describe('ova pack', () => {
       );
       expect(info.format).toBe('vmdk');
       expect(info['format-specific'].data['create-type']).toBe('streamOptimized');
+      // the VMDK names the controller the OVF declares (PVSCSI = VirtualSCSI)
+      expect((await readVmdkDescriptor(vmdk)).text).toMatch(/^ddb\.adapterType = "pvscsi"$/m);
     }
     // the root disk's content survives the round trip
     const back = join(dir, 'back.raw');
