@@ -124,7 +124,7 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
     return entry;
   } catch (e) {
     // refused input on a fresh root: take back what init wrote, so the root is as it was
-    if (fresh && asDrydockError(e).exitCode === 1) {
+    if (fresh && asDrydockError(e).kind === 'refused') {
       await box.close();
       await undoInit(paths);
     }

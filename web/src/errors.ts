@@ -47,6 +47,7 @@ const HINTS: Record<string, string> = {
   UPDATE_IN_PROGRESS: 'Another update is running. Wait for it to finish.',
   UPDATE_NOT_CANCELLABLE: 'The update is already being applied and can no longer be cancelled.',
   HEALTH_TIMEOUT: 'The new release did not become healthy in time, so the previous one was restored.',
+  APPLY_FAILED: 'The new release could not be applied, so the previous one was restored.',
   UPDATE_ROLLED_BACK: 'The new release did not become healthy, so the previous one was restored.',
   DISK_FULL: 'The appliance disk is full. Free space (or enlarge the disk), then try again.',
   NETWORK_FAILED:

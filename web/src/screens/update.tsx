@@ -18,7 +18,7 @@ function message(err: unknown): string {
 }
 
 /** Outcomes the progress panel already explains; no second error box for them. */
-const EXPLAINED = new Set(['UPDATE_ROLLED_BACK', 'HEALTH_TIMEOUT']);
+const EXPLAINED = new Set(['UPDATE_ROLLED_BACK', 'HEALTH_TIMEOUT', 'APPLY_FAILED']);
 
 async function waitForStaged(version: string): Promise<void> {
   // The service may answer the download request before the blobs are in; wait for "staged".
