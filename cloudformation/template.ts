@@ -6,6 +6,9 @@
 export const CIDR_PATTERN =
   '^(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([0-9]|[1-2][0-9]|3[0-2])$';
 
+/** SSM parameter names as the template takes them: hierarchical, so the ARN is `…:parameter${name}` */
+export const PASSWORD_PARAMETER_PATTERN = '^/[a-zA-Z0-9_.\\-/]{1,1010}$';
+
 export const INSTANCE_TYPES = [
   't3.large',
   't3.xlarge',
@@ -38,6 +41,8 @@ const ref = (name: string) => ({ Ref: name });
 const noValue = ref('AWS::NoValue');
 const ifCond = (cond: string, yes: Json, no: Json = noValue) => ({ 'Fn::If': [cond, yes, no] });
 const sub = (text: string, vars?: Record<string, Json>) => ({ 'Fn::Sub': vars ? [text, vars] : text });
+const PARAMETER_ARN =
+  'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${AdminPasswordParameter}';
 const notEmpty = (param: string) => ({ 'Fn::Not': [{ 'Fn::Equals': [ref(param), ''] }] });
 
 export function buildTemplate(opts: TemplateOptions = {}): Template {
@@ -57,7 +62,10 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
             Label: { default: 'Network' },
             Parameters: ['VpcId', 'SubnetId', 'HttpsCidr', 'AllocateElasticIp'],
           },
-          { Label: { default: 'Access' }, Parameters: ['AdminPassword', 'KeyName', 'SshCidr'] },
+          {
+            Label: { default: 'Access' },
+            Parameters: ['AdminPasswordParameter', 'KeyName', 'SshCidr'],
+          },
           { Label: { default: 'Updates' }, Parameters: ['ChannelUrl', 'ChannelBucket'] },
         ],
         ParameterLabels: {
@@ -69,7 +77,9 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
           SubnetId: { default: 'Subnet' },
           HttpsCidr: { default: 'Who may open the admin page (CIDR)' },
           AllocateElasticIp: { default: 'Give the appliance an Elastic IP?' },
-          AdminPassword: { default: 'First admin password (empty: the instance ID)' },
+          AdminPasswordParameter: {
+            default: 'SSM SecureString with the first admin password (empty: the instance ID)',
+          },
           KeyName: { default: 'SSH key pair (optional)' },
           SshCidr: { default: 'Who may SSH in (CIDR, empty: nobody)' },
           ChannelUrl: { default: 'Update channel URL (optional)' },
@@ -119,15 +129,15 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
         AllowedValues: ['true', 'false'],
         Description: 'A fixed public address for the appliance',
       },
-      AdminPassword: {
+      AdminPasswordParameter: {
+        // a name, never the password: user data is readable by anyone who may describe the
+        // instance, so the box reads the SecureString itself with its role (this parameter only)
         Type: 'String',
-        NoEcho: true,
         Default: '',
-        // no quotes or backslashes: the value is placed inside a double-quoted YAML string
-        AllowedPattern: '^$|^[!#-\\[\\]-~]{12,128}$',
-        ConstraintDescription: '12 to 128 printable characters without spaces, " or \\ (or empty)',
+        AllowedPattern: `^$|${PASSWORD_PARAMETER_PATTERN}`,
+        ConstraintDescription: 'empty, or an SSM parameter name starting with / (e.g. /acme/appliance/admin)',
         Description:
-          'Leave empty to use the instance ID as the first password (it must be changed at first sign-in)',
+          'An SSM SecureString parameter of this region holding the first admin password; empty = the instance ID. Either must be changed at the first sign-in',
       },
       KeyName: {
         // AWS::EC2::KeyPair::KeyName cannot be left empty, so a String with a condition
@@ -171,7 +181,7 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
     Conditions: {
       HasKeyName: notEmpty('KeyName'),
       HasSsh: notEmpty('SshCidr'),
-      HasPassword: notEmpty('AdminPassword'),
+      HasPasswordParameter: notEmpty('AdminPasswordParameter'),
       HasChannelUrl: notEmpty('ChannelUrl'),
       HasBucket: notEmpty('ChannelBucket'),
       HasElasticIp: { 'Fn::Equals': [ref('AllocateElasticIp'), 'true'] },
@@ -219,6 +229,24 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
                 Version: '2012-10-17',
                 Statement: [
                   { Effect: 'Allow', Action: 'cloudformation:SignalResource', Resource: ref('AWS::StackId') },
+                  ifCond('HasPasswordParameter', {
+                    Effect: 'Allow',
+                    Action: 'ssm:GetParameter',
+                    Resource: sub(PARAMETER_ARN),
+                  }),
+                  // a customer-managed key needs this; the AWS-managed aws/ssm key's own policy
+                  // already lets the account decrypt through SSM. Only via SSM, only this parameter.
+                  ifCond('HasPasswordParameter', {
+                    Effect: 'Allow',
+                    Action: 'kms:Decrypt',
+                    Resource: sub('arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*'),
+                    Condition: {
+                      StringEquals: {
+                        'kms:ViaService': sub('ssm.${AWS::Region}.amazonaws.com'),
+                        'kms:EncryptionContext:PARAMETER_ARN': sub(PARAMETER_ARN),
+                      },
+                    },
+                  }),
                   ifCond('HasBucket', {
                     Effect: 'Allow',
                     Action: 's3:GetObject',
@@ -304,9 +332,11 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
       FirstPassword: {
         Description: 'How to sign in the first time (user admin)',
         Value: ifCond(
-          'HasPassword',
-          'the AdminPassword you entered; change it after signing in',
-          sub('the instance ID ${Instance}; you must change it at the first sign-in'),
+          'HasPasswordParameter',
+          sub(
+            'user admin, the value of SSM parameter ${AdminPasswordParameter}; you must change it at the first sign-in',
+          ),
+          sub('user admin, the instance ID ${Instance}; you must change it at the first sign-in'),
         ),
       },
     },
@@ -331,10 +361,11 @@ function userData(): Json {
       '',
     ].join('\n'),
     {
+      // the parameter's name only; the password stays in SSM
       PasswordLine: ifCond(
-        'HasPassword',
-        sub('  admin_password: "${AdminPassword}"'),
-        '  # admin_password: the instance ID',
+        'HasPasswordParameter',
+        sub('  admin_password_parameter: "${AdminPasswordParameter}"'),
+        '  # admin password: the instance ID',
       ),
       ChannelLine: ifCond('HasChannelUrl', sub('  channel_url: "${ChannelUrl}"'), '  # channel_url: none'),
     },

@@ -86,7 +86,7 @@ export async function applyNtp(ctx: ApplyContext, servers: string): Promise<void
   if (ctx.live) await ctx.exec('systemctl', ['try-restart', 'systemd-timesyncd.service']);
 }
 
-export type PasswordSource = 'ovf' | 'ec2-user-data' | 'file' | 'instance-id';
+export type PasswordSource = 'ovf' | 'ec2-ssm-parameter' | 'file' | 'instance-id';
 
 /** Seam 7: the service hashes this file into its users table at start and deletes it. */
 export async function writeInitialAdmin(

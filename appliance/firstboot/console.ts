@@ -66,7 +66,10 @@ export function bannerText(opts: {
   switch (r?.password) {
     case 'set':
     case 'unchanged':
-      lines.push('  Sign in as "admin" with the password given when the appliance was deployed.');
+      lines.push(
+        '  Sign in as "admin" with the password given when the appliance was deployed;',
+        '  you must change it then.',
+      );
       break;
     case 'instance-id':
       lines.push(
@@ -76,7 +79,7 @@ export function bannerText(opts: {
     default:
       lines.push(
         '  No admin password is set yet: set the "admin_password" setting (vSphere: vApp Options;',
-        '  AWS: user data drydock.admin_password) and restart the appliance.',
+        '  AWS: an SSM SecureString named in drydock.admin_password_parameter) and restart.',
       );
   }
   lines.push('  The browser warns about the self-signed certificate until you upload your own.', '');

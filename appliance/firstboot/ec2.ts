@@ -12,7 +12,24 @@ export interface ImdsData {
   region: string | null;
   /** raw user data, null when the instance has none */
   userData: string | null;
+  /** the instance role's temporary credentials, asked for with the same IMDSv2 token */
+  credentials(): Promise<ImdsCredentials | null>;
 }
+
+export interface ImdsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration?: Date;
+}
+
+const RoleCredentials = T.Object({
+  Code: T.Literal('Success'),
+  AccessKeyId: T.String({ minLength: 1 }),
+  SecretAccessKey: T.String({ minLength: 1 }),
+  Token: T.String({ minLength: 1 }),
+  Expiration: T.Optional(T.String()),
+});
 
 async function call(
   fetchFn: typeof fetch,
@@ -67,7 +84,26 @@ export async function readImds(opts: {
   if (!instanceId) return null;
   const region = (await get('meta-data/placement/region'))?.trim() || null;
   const userData = await get('user-data');
-  return { instanceId, region, userData };
+  const credentials = async (): Promise<ImdsCredentials | null> => {
+    // the listing names the role of the instance profile (one role per profile)
+    const role = (await get('meta-data/iam/security-credentials/'))?.split('\n')[0]?.trim();
+    if (!role || !/^[\w+=,.@-]{1,64}$/.test(role)) return null;
+    const text = await get(`meta-data/iam/security-credentials/${role}`);
+    let doc: unknown;
+    try {
+      doc = text ? JSON.parse(text) : null;
+    } catch {
+      return null;
+    }
+    if (!Value.Check(RoleCredentials, doc)) return null;
+    return {
+      accessKeyId: doc.AccessKeyId,
+      secretAccessKey: doc.SecretAccessKey,
+      sessionToken: doc.Token,
+      ...(doc.Expiration ? { expiration: new Date(doc.Expiration) } : {}),
+    };
+  };
+  return { instanceId, region, userData, credentials };
 }
 
 const CloudFormation = T.Object(
@@ -84,9 +120,20 @@ export interface CloudFormationTarget {
   region?: string;
 }
 
+/**
+ * An SSM parameter name (`/drydock/admin`) or its ARN: where the first admin password is kept, as a
+ * SecureString the instance role may read. The password itself never travels in user data, which
+ * anyone with ec2:DescribeInstanceAttribute (or any process that reaches IMDS) can read.
+ */
+export const SSM_PARAMETER_PATTERN =
+  '^(/[a-zA-Z0-9_.\\-/]{1,1010}|arn:aws[a-z-]*:ssm:[a-z]{2}(-[a-z]+)+-\\d:\\d{12}:parameter/[a-zA-Z0-9_.\\-/]{1,1010})$';
+const PasswordParameter = T.String({ pattern: SSM_PARAMETER_PATTERN });
+
 export interface UserDataSettings {
   settings: Record<string, unknown>;
   cloudformation: CloudFormationTarget | null;
+  /** `admin_password_parameter`: the SSM SecureString holding the first admin password */
+  passwordParameter: string | null;
   /** a plain reason when the document or its cloudformation block is unusable */
   problem: string | null;
 }
@@ -96,7 +143,7 @@ export interface UserDataSettings {
  * A #cloud-config document with a drydock key works too; a shell script carries no settings.
  */
 export function parseUserData(text: string | null): UserDataSettings {
-  const none = { settings: {}, cloudformation: null, problem: null };
+  const none = { settings: {}, cloudformation: null, passwordParameter: null, problem: null };
   if (!text || text.startsWith('#!')) return none;
   let doc: unknown;
   try {
@@ -109,15 +156,28 @@ export function parseUserData(text: string | null): UserDataSettings {
   if (block === undefined) return none;
   if (!block || typeof block !== 'object' || Array.isArray(block))
     return { ...none, problem: 'the "drydock" entry of the user data must be a mapping' };
-  const { cloudformation, ...settings } = block as Record<string, unknown>;
-  if (cloudformation === undefined) return { settings, cloudformation: null, problem: null };
-  if (!Value.Check(CloudFormation, cloudformation)) {
-    const e = Value.Errors(CloudFormation, cloudformation).First();
-    return {
-      settings,
-      cloudformation: null,
-      problem: `drydock.cloudformation${e?.path ?? ''}: ${e?.message}`,
-    };
+  const { cloudformation, admin_password_parameter: param, ...settings } = block as Record<string, unknown>;
+  const problems: string[] = [];
+  let passwordParameter: string | null = null;
+  if (param !== undefined && param !== null && param !== '') {
+    if (Value.Check(PasswordParameter, param)) passwordParameter = param;
+    else
+      problems.push(
+        'drydock.admin_password_parameter: not an SSM parameter name (/path/name) or parameter ARN',
+      );
   }
-  return { settings, cloudformation: cloudformation as CloudFormationTarget, problem: null };
+  let target: CloudFormationTarget | null = null;
+  if (cloudformation !== undefined) {
+    if (Value.Check(CloudFormation, cloudformation)) target = cloudformation as CloudFormationTarget;
+    else {
+      const e = Value.Errors(CloudFormation, cloudformation).First();
+      problems.push(`drydock.cloudformation${e?.path ?? ''}: ${e?.message}`);
+    }
+  }
+  return {
+    settings,
+    cloudformation: target,
+    passwordParameter,
+    problem: problems.length ? problems.join('; ') : null,
+  };
 }

@@ -25,8 +25,9 @@ import { defaultExec, type Exec, type Log } from './deps.ts';
 import { readText, under, writeAtomic } from './fsutil.ts';
 import { growDataFilesystem } from './grow.ts';
 import { ensureGeneratedSecrets } from './secrets.ts';
-import { checkSettings, type SettingKey } from './settings.ts';
-import { readSettings, type SourceName } from './sources.ts';
+import { checkPassword, checkSettings, type SettingKey } from './settings.ts';
+import { readSettings, type SettingsRead, type SourceName } from './sources.ts';
+import { readPasswordParameter } from './ssm.ts';
 import { type EnsureCertificate, opensslCertificate, serviceEnsureCertificate } from './tls.ts';
 
 export interface FirstbootOptions {
@@ -39,6 +40,8 @@ export interface FirstbootOptions {
   imdsTimeoutMs?: number;
   /** retry IMDS this long while the network comes up (default 0) */
   imdsWaitMs?: number;
+  /** SSM endpoint for the admin password parameter (default: the region's) */
+  ssmEndpoint?: string;
   /** default: the updater service's ensureCertificate, else openssl */
   ensureCertificate?: EnsureCertificate;
   now?: () => Date;
@@ -59,7 +62,7 @@ export const RESULT_FILE = `${PATHS.firstbootDir}/result.json`;
 export const AWS_FILE = `${PATHS.firstbootDir}/aws.json`;
 
 const NETWORK: SettingKey[] = ['ip', 'gateway', 'dns'];
-const PASSWORD_SOURCE: Record<string, PasswordSource> = { ovf: 'ovf', ec2: 'ec2-user-data', file: 'file' };
+const PASSWORD_SOURCE: Record<string, PasswordSource> = { ovf: 'ovf', file: 'file' };
 
 export async function readResult(root: string): Promise<FirstbootResult | null> {
   const t = await readText(under(root, RESULT_FILE));
@@ -148,21 +151,29 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
   }
 
   let password: PasswordState = done?.password ?? 'none';
-  if (want('admin_password')) {
-    if (ok('admin_password')) {
-      await writeInitialAdmin(ctx, values.admin_password!, PASSWORD_SOURCE[read.source] ?? 'file', false);
-      applied.push('admin_password');
+  // a password handed to the service once is never handed over again: the admin may have changed it
+  const handedOver = done?.password === 'set' || done?.password === 'instance-id';
+  if (want('admin_password') && !handedOver) {
+    const given = await deployerPassword(read, values, bad, opts.ssmEndpoint);
+    if (given.problem) {
+      problems.push({ key: 'admin_password', code: 'FIRSTBOOT_SETTING_INVALID', message: given.problem });
+      bad.add('admin_password');
+    }
+    if (given.password !== undefined) {
+      // every password a deployer typed into a form or a file is known to more than the admin:
+      // the service makes the admin replace it at the first sign-in
+      await writeInitialAdmin(ctx, given.password, given.source, true);
+      applied.push('admin_password (must change at first sign-in)');
       password = 'set';
     } else if (read.instanceId && !done) {
       // AWS without a usable password: the instance ID, known only to whoever can see the instance
       await writeInitialAdmin(ctx, read.instanceId, 'instance-id', true);
       applied.push('admin_password (instance ID, must change)');
       password = 'instance-id';
-      if (values.admin_password !== undefined)
-        notes.push('admin password refused: the instance ID is used instead');
+      if (given.problem) notes.push('admin password not usable: the instance ID is used instead');
     } else {
       pending.add('admin_password');
-      password = values.admin_password !== undefined ? 'refused' : 'none';
+      password = given.problem ? 'refused' : 'none';
     }
   }
 
@@ -242,4 +253,53 @@ export async function firstbootDone(root: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * The password the deployer supplied, from where this source keeps it: the OVF property or the
+ * settings file carry it in `admin_password`; on EC2 it is only ever an SSM SecureString named in
+ * the user data (a password written into user data is refused: DescribeInstanceAttribute and
+ * every process that reaches IMDS read user data in plain text).
+ */
+async function deployerPassword(
+  read: SettingsRead,
+  values: Partial<Record<SettingKey, string>>,
+  bad: Set<SettingKey>,
+  ssmEndpoint: string | undefined,
+): Promise<{ password?: string; source: PasswordSource; problem?: string }> {
+  if (read.source !== 'ec2') {
+    const source = PASSWORD_SOURCE[read.source] ?? 'file';
+    if (values.admin_password === undefined || bad.has('admin_password')) return { source };
+    return { password: values.admin_password, source };
+  }
+  const source: PasswordSource = 'ec2-ssm-parameter';
+  if (values.admin_password !== undefined)
+    return {
+      source,
+      problem:
+        'an admin password in EC2 user data is refused (user data is readable by anyone who may describe the instance); put it in an SSM SecureString and name it in drydock.admin_password_parameter',
+    };
+  if (!read.passwordParameter) return { source };
+  const region = read.region ?? regionOfArn(read.passwordParameter);
+  if (!region) return { source, problem: 'no region known to read the admin password parameter in' };
+  const credentials = await read.credentials?.();
+  if (!credentials)
+    return {
+      source,
+      problem: `no instance role credentials from the instance metadata to read SSM parameter ${read.passwordParameter}`,
+    };
+  const got = await readPasswordParameter({
+    name: read.passwordParameter,
+    region: regionOfArn(read.passwordParameter) ?? region,
+    credentials,
+    endpoint: ssmEndpoint,
+  });
+  if (!got.ok) return { source, problem: got.reason };
+  const weak = checkPassword(got.password!);
+  if (weak) return { source, problem: `SSM parameter ${read.passwordParameter}: ${weak}` };
+  return { password: got.password!, source };
+}
+
+function regionOfArn(name: string): string | null {
+  return /^arn:[^:]+:ssm:([^:]+):/.exec(name)?.[1] ?? null;
 }

@@ -2,7 +2,7 @@
 // transport), EC2 instance metadata (IMDSv2), a local file. The first source present wins.
 import YAML from 'yaml';
 import type { Exec } from './deps.ts';
-import { type CloudFormationTarget, parseUserData, readImds } from './ec2.ts';
+import { type CloudFormationTarget, type ImdsCredentials, parseUserData, readImds } from './ec2.ts';
 import { readText, under } from './fsutil.ts';
 import { parseOvfEnvironment, readOvfFromIso, readOvfFromVmtools } from './ovf.ts';
 
@@ -32,12 +32,26 @@ export interface SettingsRead {
   instanceId: string | null;
   region: string | null;
   cloudformation: CloudFormationTarget | null;
+  /** EC2: the SSM SecureString that holds the first admin password */
+  passwordParameter: string | null;
+  /** EC2: the instance role's credentials (IMDSv2) */
+  credentials: (() => Promise<ImdsCredentials | null>) | null;
   /** the source was found but (part of) it is unusable */
   problems: string[];
 }
 
 function empty(source: SettingsRead['source'], via: string): SettingsRead {
-  return { source, via, raw: {}, instanceId: null, region: null, cloudformation: null, problems: [] };
+  return {
+    source,
+    via,
+    raw: {},
+    instanceId: null,
+    region: null,
+    cloudformation: null,
+    passwordParameter: null,
+    credentials: null,
+    problems: [],
+  };
 }
 
 async function fromOvf(o: SourceOptions): Promise<SettingsRead | null> {
@@ -71,6 +85,8 @@ async function fromEc2(o: SourceOptions): Promise<SettingsRead | null> {
   r.instanceId = md.instanceId;
   r.region = ud.cloudformation?.region ?? md.region;
   r.cloudformation = ud.cloudformation;
+  r.passwordParameter = ud.passwordParameter;
+  r.credentials = md.credentials;
   if (ud.problem) r.problems.push(ud.problem);
   return r;
 }

@@ -99,7 +99,8 @@ describe('first boot from the OVF environment (ISO transport)', () => {
     expect(read(root, PATHS.timesyncd)).toContain('NTP=ntp1.example.com 192.0.2.123');
     // seam 7 hand-off, XML entities decoded, owner-only
     const admin = JSON.parse(read(root, PATHS.initialAdmin));
-    expect(admin).toEqual({ password: 'Correct&Horse-42"x', source: 'ovf', mustChange: false });
+    // a password typed into the vApp form is known to more than the admin: changed at first sign-in
+    expect(admin).toEqual({ password: 'Correct&Horse-42"x', source: 'ovf', mustChange: true });
     expect(statSync(join(root, PATHS.initialAdmin)).mode & 0o777).toBe(0o600);
     expect(statSync(join(root, 'var/lib/drydock/secrets')).mode & 0o777).toBe(0o700);
     // the other VM's property in <Entity> is not ours
@@ -302,7 +303,7 @@ describe('first boot on EC2 (IMDSv2 on 127.0.0.1)', () => {
     });
   });
 
-  it('takes the password and SSH key from user data; SSH comes on with keys only', async () => {
+  it('refuses a password written into user data (instance ID instead); SSH comes on with keys only', async () => {
     const root = box();
     const keyFile = join(root, 'k');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ops@example', '-f', keyFile]);
@@ -315,12 +316,16 @@ describe('first boot on EC2 (IMDSv2 on 127.0.0.1)', () => {
     cleanups.push(imds.close);
     const { exec } = recordingExec();
     const r = await runFirstboot({ root, exec, fetch, imdsUrl: imds.url });
-    expect(r.problems).toEqual([]);
+    expect(r.problems.map((p) => [p.key, p.message])).toEqual([
+      ['admin_password', expect.stringContaining('an admin password in EC2 user data is refused')],
+    ]);
     expect(JSON.parse(read(root, PATHS.initialAdmin))).toEqual({
-      password: 'Sturdy-Password-2026',
-      source: 'ec2-user-data',
-      mustChange: false,
+      password: 'i-0fedcba9876543210',
+      source: 'instance-id',
+      mustChange: true,
     });
+    expect(r.password).toBe('instance-id');
+    expect(JSON.stringify(r)).not.toContain('Sturdy-Password-2026');
     expect(read(root, PATHS.authorizedKeys)).toBe(`${pub}\n`);
     expect(read(root, PATHS.sshdConfig)).toContain('PasswordAuthentication no');
     expect(existsSync(join(root, 'etc/ssh/ssh_host_ed25519_key'))).toBe(true);

@@ -58,6 +58,8 @@ export async function startImds(opts: {
   instanceId: string;
   region: string;
   port?: number;
+  /** the instance profile's role: served under meta-data/iam/security-credentials/ as EC2 does */
+  role?: { name: string; accessKeyId: string; secretAccessKey: string; sessionToken: string };
 }): Promise<{
   url: string;
   server: Server;
@@ -88,6 +90,20 @@ export async function startImds(opts: {
       '/latest/meta-data/instance-id': opts.instanceId,
       '/latest/meta-data/placement/region': opts.region,
       '/latest/user-data': opts.userData,
+      ...(opts.role
+        ? {
+            '/latest/meta-data/iam/security-credentials/': opts.role.name,
+            [`/latest/meta-data/iam/security-credentials/${opts.role.name}`]: JSON.stringify({
+              Code: 'Success',
+              LastUpdated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+              Type: 'AWS-HMAC',
+              AccessKeyId: opts.role.accessKeyId,
+              SecretAccessKey: opts.role.secretAccessKey,
+              Token: opts.role.sessionToken,
+              Expiration: new Date(Date.now() + 6 * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+            }),
+          }
+        : {}),
     };
     const body = routes[req.url ?? ''];
     if (req.method !== 'GET' || body === undefined || body === null) res.writeHead(404).end();

@@ -94,13 +94,37 @@ export function checkRules(t: Any): string[] {
             (s.Action === 's3:GetObject' || s.Action === 's3:ListBucket') &&
             conditionTests(t, cond, 'ChannelBucket') &&
             String(s.Resource?.['Fn::Sub'] ?? '').includes('${ChannelBucket}');
-          if (!signal && !bucket)
-            broken.push('the role may only signal its own stack and read the channel bucket');
+          const paramArn = (r: Any) =>
+            String(r?.['Fn::Sub'] ?? '').endsWith(':parameter${AdminPasswordParameter}');
+          const ssm =
+            s.Effect === 'Allow' &&
+            s.Action === 'ssm:GetParameter' &&
+            conditionTests(t, cond, 'AdminPasswordParameter') &&
+            paramArn(s.Resource);
+          const eq = s.Condition?.StringEquals ?? {};
+          const kms =
+            s.Effect === 'Allow' &&
+            s.Action === 'kms:Decrypt' &&
+            conditionTests(t, cond, 'AdminPasswordParameter') &&
+            Object.keys(s.Condition ?? {}).join() === 'StringEquals' &&
+            String(eq['kms:ViaService']?.['Fn::Sub'] ?? '') === 'ssm.${AWS::Region}.amazonaws.com' &&
+            paramArn(eq['kms:EncryptionContext:PARAMETER_ARN']);
+          if (!signal && !bucket && !ssm && !kms)
+            broken.push(
+              'the role may only signal its own stack, read the channel bucket and the password parameter',
+            );
         }
       }
     }
   }
-  if (t.Parameters?.AdminPassword?.NoEcho !== true) broken.push('AdminPassword must be NoEcho');
+  // a password parameter, NoEcho or not, would be copied into the user data, which
+  // DescribeInstanceAttribute and IMDS hand out in plain text
+  if (Object.keys(t.Parameters ?? {}).some((p) => /password$/i.test(p) || t.Parameters[p].NoEcho))
+    broken.push('the template must not take a password (only the name of an SSM SecureString)');
+  const userData = JSON.stringify(byType('AWS::EC2::Instance')[0]?.[1]?.Properties?.UserData ?? {});
+  for (const p of Object.keys(t.Parameters ?? {}))
+    if (/password/i.test(p) && userData.includes(`\${${p}}`) && p !== 'AdminPasswordParameter')
+      broken.push(`the user data must not carry ${p}`);
   const grouped = new Set(
     (t.Metadata?.['AWS::CloudFormation::Interface']?.ParameterGroups ?? []).flatMap((g: Any) => g.Parameters),
   );

@@ -159,16 +159,21 @@ test('a waiter that gives up while the stack is still in progress says so', asyn
 describe('status and delete', () => {
   test('status shows outputs and masks NoEcho values; delete streams and waits until gone', async () => {
     const { fake, lines, io } = setup();
+    // our template takes no secret (the password stays in SSM); a NoEcho parameter is added here to
+    // show that status masks one the way CloudFormation does
+    const withSecret = structuredClone(template) as typeof template & { Parameters: Record<string, unknown> };
+    withSecret.Parameters.Secret = { Type: 'String', NoEcho: true, Default: '' };
     await launchStack(io, {
       stackName: 'acme',
-      templateBody: body,
-      template,
-      params: { ...params, AdminPassword: 'very-secret-password' },
+      templateBody: JSON.stringify(withSecret),
+      template: withSecret,
+      params: { ...params, AdminPasswordParameter: '/acme/admin', Secret: 'very-secret-password' },
     });
     const s = await stackStatus(fake.client, 'acme');
     expect(s.status).toBe('CREATE_COMPLETE');
     expect(s.outputs.AdminUrl).toMatch(/^https:\/\//);
-    expect(s.parameters.AdminPassword).toBe('****');
+    expect(s.parameters.Secret).toBe('****');
+    expect(s.parameters.AdminPasswordParameter).toBe('/acme/admin');
     expect(JSON.stringify(lines)).not.toContain('very-secret-password');
 
     lines.length = 0;

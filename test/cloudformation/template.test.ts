@@ -237,14 +237,40 @@ describe('our rules', () => {
           Resource: '*',
         });
       },
-      'the role may only signal its own stack and read the channel bucket',
+      'the role may only signal its own stack, read the channel bucket and the password parameter',
     ],
     [
-      'the password echoed',
+      'SSM read beyond the one parameter',
       (t) => {
-        delete t.Parameters.AdminPassword.NoEcho;
+        const st = t.Resources.Role.Properties.Policies[0].PolicyDocument.Statement;
+        st[1]['Fn::If'][1].Resource = { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:*:*:parameter/*' };
       },
-      'AdminPassword must be NoEcho',
+      'the role may only signal its own stack, read the channel bucket and the password parameter',
+    ],
+    [
+      'kms:Decrypt not tied to the parameter',
+      (t) => {
+        const st = t.Resources.Role.Properties.Policies[0].PolicyDocument.Statement;
+        delete st[2]['Fn::If'][1].Condition.StringEquals['kms:EncryptionContext:PARAMETER_ARN'];
+      },
+      'the role may only signal its own stack, read the channel bucket and the password parameter',
+    ],
+    [
+      'a password parameter (the old NoEcho AdminPassword)',
+      (t) => {
+        t.Parameters.AdminPassword = { Type: 'String', NoEcho: true, Default: '' };
+        t.Metadata['AWS::CloudFormation::Interface'].ParameterGroups[2].Parameters.push('AdminPassword');
+      },
+      'the template must not take a password (only the name of an SSM SecureString)',
+    ],
+    [
+      'a password copied into the user data',
+      (t) => {
+        t.Parameters.AdminPassword = { Type: 'String', Default: '' };
+        const sub = t.Resources.Instance.Properties.UserData['Fn::Base64']['Fn::Sub'];
+        sub[0] += '  admin_password: "${AdminPassword}"\n';
+      },
+      'the user data must not carry AdminPassword',
     ],
     [
       'no parameter groups',
@@ -269,62 +295,67 @@ describe('rendering', () => {
     expect(renderTemplate(t, 'yaml')).toMatch(/^AWSTemplateFormatVersion: "2010-09-09"$/m);
   });
 
-  test('the user data is the first-boot YAML of seam 9, with empty settings left out', () => {
+  const renderUserData = (withParameter: boolean, withChannel: boolean) => {
     const t = fresh();
     const [text, vars] = t.Resources.Instance.Properties.UserData['Fn::Base64']['Fn::Sub'];
-    // substitute as CloudFormation would, for a stack launched with a password and no channel
-    const rendered = String(text)
-      .replace('${PasswordLine}', vars.PasswordLine['Fn::If'][1]['Fn::Sub'])
-      .replace('${ChannelLine}', vars.ChannelLine['Fn::If'][2])
-      .replace('${AdminPassword}', 'correct-horse-battery')
+    // substitute as CloudFormation would
+    return String(text)
+      .replace(
+        '${PasswordLine}',
+        withParameter ? vars.PasswordLine['Fn::If'][1]['Fn::Sub'] : vars.PasswordLine['Fn::If'][2],
+      )
+      .replace(
+        '${ChannelLine}',
+        withChannel ? vars.ChannelLine['Fn::If'][1]['Fn::Sub'] : vars.ChannelLine['Fn::If'][2],
+      )
+      .replace('${AdminPasswordParameter}', '/acme/appliance/admin')
+      .replace('${ChannelUrl}', 'https://updates.example.com/stable')
       .replace('${AWS::StackName}', 'acme')
       .replace('${AWS::Region}', 'eu-west-1');
-    expect(parseYaml(rendered)).toEqual({
+  };
+
+  test('the user data is the first-boot YAML of seam 9: the parameter name, never a password', () => {
+    expect(parseYaml(renderUserData(true, false))).toEqual({
       drydock: {
-        admin_password: 'correct-horse-battery',
+        admin_password_parameter: '/acme/appliance/admin',
         cloudformation: { stack: 'acme', resource: 'Instance', region: 'eu-west-1' },
       },
     });
+    // nothing in the template can put a password into the user data
+    const ud = JSON.stringify(fresh().Resources.Instance.Properties.UserData);
+    expect(ud).not.toMatch(/admin_password:/);
+    expect(Object.values(fresh().Parameters).some((p: Any) => p.NoEcho)).toBe(false);
   });
 
   test("the appliance's first boot reads the user data as meant (seam 9)", () => {
-    const t = fresh();
-    const [text, vars] = t.Resources.Instance.Properties.UserData['Fn::Base64']['Fn::Sub'];
-    const render = (withPassword: boolean, withChannel: boolean) =>
-      String(text)
-        .replace(
-          '${PasswordLine}',
-          withPassword ? vars.PasswordLine['Fn::If'][1]['Fn::Sub'] : vars.PasswordLine['Fn::If'][2],
-        )
-        .replace(
-          '${ChannelLine}',
-          withChannel ? vars.ChannelLine['Fn::If'][1]['Fn::Sub'] : vars.ChannelLine['Fn::If'][2],
-        )
-        .replace('${AdminPassword}', 'Tr0ub4dor&3-horse')
-        .replace('${ChannelUrl}', 'https://updates.example.com/stable')
-        .replace('${AWS::StackName}', 'acme')
-        .replace('${AWS::Region}', 'eu-west-1');
-    const full = parseUserData(render(true, true));
+    const full = parseUserData(renderUserData(true, true));
     expect(full.problem).toBeNull();
     expect(full.cloudformation).toEqual({ stack: 'acme', resource: 'Instance', region: 'eu-west-1' });
+    expect(full.passwordParameter).toBe('/acme/appliance/admin');
     expect(checkSettings(full.settings)).toEqual({
-      values: { admin_password: 'Tr0ub4dor&3-horse', channel_url: 'https://updates.example.com/stable' },
+      values: { channel_url: 'https://updates.example.com/stable' },
       problems: [],
     });
-    // no password given: nothing set, so first boot falls back to the instance ID
-    const bare = parseUserData(render(false, false));
+    // no parameter given: first boot falls back to the instance ID
+    const bare = parseUserData(renderUserData(false, false));
     expect(bare.problem).toBeNull();
+    expect(bare.passwordParameter).toBeNull();
     expect(checkSettings(bare.settings)).toEqual({ values: {}, problems: [] });
   });
 
-  test('the password pattern keeps the YAML string intact', () => {
-    const pattern = new RegExp(fresh().Parameters.AdminPassword.AllowedPattern);
-    expect(pattern.test('')).toBe(true);
-    expect(pattern.test('S3cure!pa$$word#1')).toBe(true);
-    expect(pattern.test('short')).toBe(false);
-    expect(pattern.test('has"quote-inside-it')).toBe(false);
-    expect(pattern.test('back\\slash-inside-it')).toBe(false);
-    expect(pattern.test('with space inside it')).toBe(false);
+  test('the parameter-name pattern takes SSM names and nothing that could break the YAML', () => {
+    const pattern = new RegExp(fresh().Parameters.AdminPasswordParameter.AllowedPattern);
+    for (const ok of ['', '/drydock/admin', '/a', '/Acme_1/app.prod/admin-password'])
+      expect(pattern.test(ok), ok).toBe(true);
+    for (const bad of [
+      'drydock-admin',
+      '/has space',
+      '/quote"d',
+      '/back\\slash',
+      '/new\nline',
+      'S3cure!pa$$word#1',
+    ])
+      expect(pattern.test(bad), bad).toBe(false);
   });
 
   test('the CIDR patterns accept CIDRs and refuse junk', () => {

@@ -96,7 +96,7 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
     await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
     await chmod(paths.secrets, 0o700);
     const file = join(paths.secrets, 'initial-admin.json');
-    await writeFile(`${file}.tmp`, JSON.stringify({ password, source: 'file', mustChange: false }), {
+    await writeFile(`${file}.tmp`, JSON.stringify({ password, source: 'file', mustChange: true }), {
       mode: 0o600,
     });
     await rename(`${file}.tmp`, file);
