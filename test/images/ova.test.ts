@@ -1,9 +1,10 @@
-// The OVA writer with the real qemu-img and xmllint (DMTF OVF 1.1 schema from ../shared/ovf-schema).
+// The OVA writer with the real qemu-img and xmllint (DMTF OVF 1.1 schema in third_party/dmtf-ovf).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTING_KEYS } from '../../appliance/index.ts';
 import { DrydockError } from '../../core/index.ts';
@@ -17,7 +18,7 @@ import {
   ustarHeader,
 } from '../../images/index.ts';
 
-const SCHEMA = resolve('../shared/ovf-schema/dsp8023_1.1.1.xsd');
+const SCHEMA = fileURLToPath(new URL('../../third_party/dmtf-ovf/dsp8023_1.1.1.xsd', import.meta.url));
 let dir: string;
 let root: string;
 let data: string;
@@ -93,7 +94,7 @@ describe('ova pack', () => {
 
     const ovfPath = join(dir, 'drydock-demo.ovf');
     writeFileSync(ovfPath, body('drydock-demo.ovf'));
-    // the DMTF schema is provided beside the project (../shared/ovf-schema, see its README)
+    // the DMTF schema is kept in the repository (third_party/dmtf-ovf, see its README)
     expect(existsSync(SCHEMA), `DMTF OVF schema not found at ${SCHEMA}`).toBe(true);
     const lint = spawnSync('xmllint', ['--noout', '--nonet', '--schema', SCHEMA, ovfPath], {
       encoding: 'utf8',
