@@ -1,6 +1,7 @@
 // drydock release build|verify: the signed release bundle (see updater/bundle).
 import type { Command } from 'commander';
 import { DrydockError, formatBytes, type Output } from '../core/index.ts';
+import { type KeyAccessFlags, keyAccessFrom } from './keyaccess.ts';
 import { action } from './run.ts';
 
 // the part is loaded when the command runs, so other commands do not pay for it
@@ -27,11 +28,19 @@ export function registerRelease(program: Command): void {
     .option('--delta-from <old>', 'older bundle: leave out the blobs its release already has')
     .option('--expires-days <n>', 'how long the signatures in the bundle stay valid', '365')
     .option('--json', 'JSON events and result (for CI)')
+    .option('--passphrase-file <file>', 'file holding the key passphrase (else DRYDOCK_KEY_PASSPHRASE)')
+    .option('--signer <cmd>', 'external signer for keys not in the folder (see drydock keys --help)')
     .action(
       action(
         async (
           out,
-          opts: { spec: string; keys: string; out: string; deltaFrom?: string; expiresDays: string },
+          opts: {
+            spec: string;
+            keys: string;
+            out: string;
+            deltaFrom?: string;
+            expiresDays: string;
+          } & KeyAccessFlags,
         ) => {
           const expiresDays = Number(opts.expiresDays);
           if (!Number.isInteger(expiresDays) || expiresDays < 1 || expiresDays > 3650)
@@ -40,6 +49,7 @@ export function registerRelease(program: Command): void {
             expiresDays,
             specPath: opts.spec,
             keysDir: opts.keys,
+            keyAccess: keyAccessFrom(opts),
             outPath: opts.out,
             ...(opts.deltaFrom ? { deltaFrom: opts.deltaFrom } : {}),
             onProgress: throttled(out, 'writing blobs'),

@@ -20,6 +20,10 @@ export const ERROR_TABLE = {
   // keys and TUF metadata
   KEYS_EXIST: { exit: 1, http: 409 },
   KEYS_MISSING: { exit: 1, http: 400 },
+  KEY_PASSPHRASE_MISSING: { exit: 2, http: 400 },
+  KEY_PASSPHRASE_WRONG: { exit: 1, http: 400 },
+  KEY_FILE_INVALID: { exit: 1, http: 400 },
+  SIGNER_FAILED: { exit: 5, http: 500 },
   METADATA_INVALID: { exit: 1, http: 422 },
   METADATA_EXPIRED: { exit: 1, http: 422 },
   METADATA_ROLLBACK: { exit: 1, http: 422 },

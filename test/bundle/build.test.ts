@@ -143,7 +143,7 @@ describe('buildBundle', () => {
 describe('CLI', () => {
   it('keys init, release build, release verify: exit 0 and a one-line summary', async () => {
     const cwd = await mkdtemp(join(dir, 'cli-'));
-    const k = await drydock(['keys', 'init', '--dir', 'k', '--threshold', '2'], cwd);
+    const k = await drydock(['keys', 'init', '--dir', 'k', '--threshold', '2', '--unencrypted'], cwd);
     expect(k.code).toBe(0);
     expect((await stat(join(cwd, 'k', 'private'))).mode & 0o777).toBe(0o700);
     for (const f of await readdir(join(cwd, 'k', 'private')))

@@ -20,6 +20,7 @@ import {
 } from '../release/index.ts';
 import {
   expiresIn,
+  type KeyAccess,
   loadKeySet,
   newSnapshot,
   newTargets,
@@ -49,6 +50,8 @@ export interface BuildProgress {
 export interface BuildOptions {
   specPath: string;
   keysDir: string;
+  /** passphrase / external signer for the keys (drydock keys init encrypts them) */
+  keyAccess?: KeyAccess;
   outPath: string;
   /** an older bundle of the same product: blobs of its release are left out */
   deltaFrom?: string;
@@ -116,7 +119,7 @@ const defaultExec = async (cmd: string, args: string[]) => {
 export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
   const now = opts.now ?? new Date();
   const spec = await parseSpec(opts.specPath);
-  const keys = await loadKeySet(opts.keysDir);
+  const keys = await loadKeySet(opts.keysDir, opts.keyAccess);
   const sources = new Map<string, Source>();
   const add = (s: Source) => {
     if (!sources.has(s.digest)) sources.set(s.digest, s);

@@ -16,6 +16,7 @@ import { canonicalJson, type Release, releaseBlobs } from '../release/index.ts';
 import {
   checkSignatures,
   expiresIn,
+  type KeyAccess,
   type KeySet,
   loadKeySet,
   type Metadata,
@@ -163,7 +164,7 @@ function entriesOf(targets: RepoState['targets']): Record<string, TargetEntry> {
   return out;
 }
 
-export interface PublishOptions {
+export interface PublishOptions extends KeyAccess {
   bundlePath: string;
   repoDir: string;
   keysDir: string;
@@ -177,7 +178,7 @@ export async function publishBundle(
 ): Promise<{ release: Release; channel: string; targetsVersion: number; timestampVersion: number }> {
   const now = opts.now ?? new Date();
   const expiry = { ...DEFAULT_EXPIRY, ...opts.expiry };
-  const keys = await loadKeySet(opts.keysDir);
+  const keys = await loadKeySet(opts.keysDir, opts);
   const repo = opts.repoDir;
   return withLock(repo, async () => {
     const trustedRoot = keys.roots[0]!.bytes;
@@ -243,12 +244,14 @@ export async function publishBundle(
  * Re-signs snapshot and timestamp with fresh expiry (run it from cron well before they expire);
  * targets is re-signed too when its keys were rotated or it is close to expiry.
  */
-export async function refreshChannel(opts: {
-  repoDir: string;
-  keysDir: string;
-  now?: Date;
-  expiry?: Partial<ExpiryDays>;
-}): Promise<{
+export async function refreshChannel(
+  opts: {
+    repoDir: string;
+    keysDir: string;
+    now?: Date;
+    expiry?: Partial<ExpiryDays>;
+  } & KeyAccess,
+): Promise<{
   targetsVersion: number;
   snapshotVersion: number;
   timestampVersion: number;
@@ -256,7 +259,7 @@ export async function refreshChannel(opts: {
 }> {
   const now = opts.now ?? new Date();
   const expiry = { ...DEFAULT_EXPIRY, ...opts.expiry };
-  const keys = await loadKeySet(opts.keysDir);
+  const keys = await loadKeySet(opts.keysDir, opts);
   return withLock(opts.repoDir, async () => {
     const state = await readState(opts.repoDir);
     if (!state.targets || !state.targetsBytes)

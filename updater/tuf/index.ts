@@ -1,6 +1,9 @@
 export { generateSigningKey, type SigningKey, signerFor, signingKeyFromPem, tufPublicKey } from './keys.ts';
+export { openSealedKey, sealKey } from './keyfile.ts';
 export {
+  type ExternalSigner,
   initKeys,
+  type KeyAccess,
   type KeySet,
   loadKeySet,
   loadTrustedRoot,

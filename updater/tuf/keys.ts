@@ -9,7 +9,7 @@ import {
   sign,
 } from 'node:crypto';
 import { Key, Signature } from '@tufjs/models';
-import { canonicalJson } from '../release/index.ts';
+import { tufCanonicalJson } from '../release/index.ts';
 
 export interface SigningKey {
   keyId: string;
@@ -23,7 +23,7 @@ export function tufPublicKey(publicKey: KeyObject): Key {
   // an Ed25519 SPKI is a fixed 12-byte prefix followed by the raw 32-byte key
   const raw = spki.subarray(spki.length - 32).toString('hex');
   const body = { keytype: 'ed25519', scheme: 'ed25519', keyval: { public: raw } };
-  const keyID = createHash('sha256').update(canonicalJson(body)).digest('hex');
+  const keyID = createHash('sha256').update(tufCanonicalJson(body)).digest('hex');
   return new Key({ keyID, keyType: 'ed25519', scheme: 'ed25519', keyVal: { public: raw } });
 }
 
