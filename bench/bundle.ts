@@ -1,4 +1,4 @@
-// Bundle figures (issue 2): verify throughput on a ≥ 2 GiB bundle of incompressible blobs as a
+// Bundle figures (docs/release-bundles.md): verify throughput on a ≥ 2 GiB bundle of incompressible blobs as a
 // ratio to sha256sum of the same file in the same run; peak RSS (VmHWM) of the processes that build
 // and verify it; and the size of the 1.0.0→1.1.0 delta as a fraction of the full 1.1.0 bundle.
 //   node --import tsx bench/bundle.ts            (BENCH_GB=2 by default; BENCH_DIR for the temp folder)

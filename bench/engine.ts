@@ -1,4 +1,4 @@
-// Engine figures (issue 3), on H2's stand-in cluster with the real demo bundles:
+// Engine figures (docs/engine.md), on the stand-in cluster (updater/cluster/standin) with the real demo bundles:
 //  1. engine overhead of apply + commit, demo 1.0.0 → 1.1.0: wall time minus the time spent inside
 //     the cluster driver (image import, manifests, readiness), so "stand-in ready at once";
 //     with sha256sum of the bundle in the same process tree as a baseline;

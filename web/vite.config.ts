@@ -1,4 +1,4 @@
-// Builds the admin page into web/dist, which the updater service serves at "/" (seam 11).
+// Builds the admin page into web/dist, which the updater service serves at "/" (updater/service/server.ts).
 // Run from the repository root: `vite build --config web/vite.config.ts` (npm run build:web).
 import { fileURLToPath } from 'node:url';
 import preact from '@preact/preset-vite';

@@ -72,7 +72,7 @@ export interface BackendSource {
   autoscale?: Autoscale[];
   entrypoints?: Entrypoint[];
   generatedSecrets?: GeneratedSecret[];
-  /** what "healthy" means, for the release spec (seam 3) */
+  /** what "healthy" means, for the release spec (updater/bundle/spec.ts) */
   health?: {
     /** default 900: databases on a fresh volume take a while */
     deadlineSeconds?: number;

@@ -134,7 +134,7 @@ export interface BoxFiles {
 }
 
 /**
- * A release spec (seam 3) for these files: images pulled by digest at release build time (skopeo),
+ * A release spec (updater/bundle/spec.ts) for these files: images pulled by digest at release build time (skopeo),
  * the health gate from the source, and the StatefulSets' volumes as the data a snapshot keeps.
  */
 export function releaseSpec(source: BackendSource, rendered: RenderedBackend): Record<string, unknown> {

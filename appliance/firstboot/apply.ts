@@ -88,7 +88,7 @@ export async function applyNtp(ctx: ApplyContext, servers: string): Promise<void
 
 export type PasswordSource = 'ovf' | 'ec2-ssm-parameter' | 'file' | 'instance-id';
 
-/** Seam 7: the service hashes this file into its users table at start and deletes it. */
+/** The first password's hand-off: the service (updater/service/passwords.ts) hashes it and deletes it. */
 export async function writeInitialAdmin(
   ctx: ApplyContext,
   password: string,
@@ -126,7 +126,7 @@ export async function applySshKey(ctx: ApplyContext, keys: string): Promise<void
   if (ctx.live) await ctx.exec('systemctl', ['start', 'ssh.service']);
 }
 
-/** config.yaml (seam 10): only channelUrl and httpProxy change; what box init wrote stays. */
+/** config.yaml (updater/engine/config.ts): only channelUrl and httpProxy change; box init's values stay. */
 export async function applyUpdateSettings(
   ctx: ApplyContext,
   s: { channelUrl?: string; httpProxy?: string },

@@ -1,5 +1,6 @@
-// The first-boot settings catalogue (seam 9): one list that the OVF ProductSection (H7), the EC2 user
-// data (H8), the first-boot agent and its docs all read, so a key means the same thing everywhere.
+// The first-boot settings catalogue: one list that the OVF ProductSection (images/ova/properties.ts),
+// the EC2 user data (cloudformation/template.ts), the first-boot agent and its docs all read, so a
+// key means the same thing everywhere.
 import { isIP } from 'node:net';
 
 export const SETTING_KEYS = [

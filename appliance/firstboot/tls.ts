@@ -1,4 +1,4 @@
-// The box's TLS certificate (seam 8). The updater service owns ensureCertificate; first boot calls
+// The box's TLS certificate. The updater service owns ensureCertificate (updater/service/tls.ts); first boot calls
 // it with the final names. Until that part exports it, openssl makes a self-signed pair the same way.
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -125,7 +125,7 @@ async function copySources(into: string): Promise<void> {
 }
 
 /**
- * The demo fixture (seam 5). Cached under `cacheDir` (default: <tmp>/drydock-demo-cache-<uid>) by a hash
+ * The demo fixture (docs/demo.md). Cached under `cacheDir` (default: <tmp>/drydock-demo-cache-<uid>) by a hash
  * of its inputs; a second call, in this process or another, returns the same files at once.
  */
 export async function buildDemo(opts: { cacheDir?: string; busybox?: string } = {}): Promise<Demo> {

@@ -165,7 +165,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
     ...omitted.filter((x) => !manifest.omitted.includes(x)),
   );
 
-  // Without k3s the first release goes onto the stand-in cluster (seam 4; the base carries umoci and
+  // Without k3s the first release goes onto the stand-in cluster (updater/cluster/standin; the base carries umoci and
   // busybox for it), so the box boots with a running release; DRYDOCK_BOX_CLUSTER=k3s leaves it out.
   const cluster = inputs.k3sBinary.path || process.env.DRYDOCK_BOX_CLUSTER === 'k3s' ? 'k3s' : 'standin';
   if (!inputs.k3sBinary.path)

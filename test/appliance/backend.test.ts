@@ -304,7 +304,7 @@ describe('a vendor source', () => {
 });
 
 describe('the release spec for the rendered backend', () => {
-  it('is a valid seam-3 spec (parsed by the bundle builder) pinning every image and snapshotting the volumes', async () => {
+  it('is a valid release spec (updater/bundle/spec.ts, parsed by the bundle builder) pinning every image and snapshotting the volumes', async () => {
     const { parseSpec } = await import('../../updater/bundle/index.ts');
     const dir = mkdtempSync(join(tmpdir(), 'drydock-spec-'));
     try {

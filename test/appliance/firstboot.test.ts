@@ -97,7 +97,7 @@ describe('first boot from the OVF environment (ISO transport)', () => {
     expect(net).toContain('DNS=192.0.2.53\nDNS=198.51.100.53');
     expect(net).not.toContain('DHCP=yes');
     expect(read(root, PATHS.timesyncd)).toContain('NTP=ntp1.example.com 192.0.2.123');
-    // seam 7 hand-off, XML entities decoded, owner-only
+    // the first password's hand-off to the service, XML entities decoded, owner-only
     const admin = JSON.parse(read(root, PATHS.initialAdmin));
     // a password typed into the vApp form is known to more than the admin: changed at first sign-in
     expect(admin).toEqual({ password: 'Correct&Horse-42"x', source: 'ovf', mustChange: true });

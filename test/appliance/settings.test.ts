@@ -7,7 +7,7 @@ import {
   SETTINGS,
 } from '../../appliance/index.ts';
 
-describe('the settings catalogue (seam 9)', () => {
+describe('the settings catalogue (appliance/firstboot/settings.ts)', () => {
   it('lists the agreed keys, each with label, description and type; only the password is masked', () => {
     expect(SETTINGS.map((s) => s.key)).toEqual([...SETTING_KEYS]);
     expect([...SETTING_KEYS]).toEqual([

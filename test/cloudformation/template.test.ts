@@ -314,7 +314,7 @@ describe('rendering', () => {
       .replace('${AWS::Region}', 'eu-west-1');
   };
 
-  test('the user data is the first-boot YAML of seam 9: the parameter name, never a password', () => {
+  test('the user data is the first-boot YAML of the settings catalogue: the parameter name, never a password', () => {
     expect(parseYaml(renderUserData(true, false))).toEqual({
       drydock: {
         admin_password_parameter: '/acme/appliance/admin',
@@ -327,7 +327,7 @@ describe('rendering', () => {
     expect(Object.values(fresh().Parameters).some((p: Any) => p.NoEcho)).toBe(false);
   });
 
-  test("the appliance's first boot reads the user data as meant (seam 9)", () => {
+  test("the appliance's first boot reads the user data as meant (appliance/firstboot/settings.ts)", () => {
     const full = parseUserData(renderUserData(true, true));
     expect(full.problem).toBeNull();
     expect(full.cloudformation).toEqual({ stack: 'acme', resource: 'Instance', region: 'eu-west-1' });

@@ -9,7 +9,7 @@ import { readBundle } from '../../updater/bundle/index.ts';
 const tmp = mkdtempSync(join(tmpdir(), 'demo-bundles-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe('buildDemo (seam 5)', () => {
+describe('buildDemo (examples/demo)', () => {
   it('builds signed bundles once, shared by parallel callers, and they verify against the demo root', async () => {
     const cacheDir = join(tmp, 'cache');
     const [a, b] = await Promise.all([buildDemo({ cacheDir }), buildDemo({ cacheDir })]);

@@ -1,7 +1,8 @@
-// The bundle reader (seam 1). One pass over the tar: the archive is checked entry by entry (names,
-// types, duplicates, sizes, truncation, trailing data); the TUF metadata and release.json, which
-// come first, are verified through the root chain before any blob is read; then each blob's size
-// and digest are checked while it streams (into the BlobStore when one is given).
+// The bundle reader (docs/release-bundles.md). One pass over the tar: the archive is checked entry
+// by entry (names, types, duplicates, sizes, truncation, trailing data); the TUF metadata and
+// release.json, which come first, are verified through the root chain before any blob is read;
+// then each blob's size and digest are checked while it streams (into the BlobStore when one is
+// given).
 import { createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { DrydockError } from '../../core/index.ts';

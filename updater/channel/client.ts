@@ -1,4 +1,4 @@
-// The box's side of a channel (seam 2): a TUF client (tuf-js Updater) that refreshes the metadata
+// The box's side of a channel (docs/release-bundles.md): a TUF client (tuf-js Updater) that refreshes the metadata
 // chain, reads the signed channel index and release.json documents, and downloads the blobs a
 // release needs with HTTP Range resume. Blobs are pinned by release.json, itself a signed target.
 import { createWriteStream } from 'node:fs';

@@ -1,4 +1,4 @@
-// 40-box-init.sh for real: the demo release (seam 5) installed by the provisioner through the real
+// 40-box-init.sh for real: the demo release (examples/demo) installed by the provisioner through the real
 // `drydock box init`, on a folder root with the stand-in cluster (no k3s here). Slow-ish: the CLI
 // starts in a child process and the demo bundles are built once (cached) by examples/demo.
 import { spawnSync } from 'node:child_process';

@@ -46,7 +46,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'drydock-web-'));
   root = join(work, 'box');
   await initBox({ root, trustPath: demo.rootPath, bundlePath: demo.bundles['1.0.0'], cluster: 'standin' });
-  // seam 7: first boot's hand-off of the first admin password, consumed by the service at start
+  // first boot's hand-off of the first admin password, consumed by the service at start
   const secrets = join(root, 'var', 'lib', 'drydock', 'secrets');
   await mkdir(secrets, { recursive: true, mode: 0o700 });
   await writeFile(
