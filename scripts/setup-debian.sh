@@ -36,3 +36,6 @@ if ! npm ci --no-audit --no-fund; then
   npm install --no-audit --no-fund
   git diff --quiet -- package-lock.json 2>/dev/null || echo "setup: note: npm install changed package-lock.json" >&2
 fi
+# govc and vcsim (govmomi, from the Go module proxy) for the vSphere import test: built once per
+# version pinned in tools/govmomi/go.mod, into a cache outside the checkout
+nice -n 10 scripts/build-govmomi.sh >/dev/null
