@@ -4,6 +4,7 @@ import { mkdir, readlink, symlink } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import YAML from 'yaml';
+import { DrydockError } from '../../core/index.ts';
 import type { Exec, Log } from './deps.ts';
 import { readText, under, writeAtomic } from './fsutil.ts';
 import { splitList } from './settings.ts';
@@ -137,12 +138,17 @@ export async function applyUpdateSettings(
   if (!doc.contents) doc.contents = doc.createNode({}) as never;
   if (s.channelUrl) doc.set('channelUrl', s.channelUrl);
   if (s.httpProxy) doc.set('httpProxy', s.httpProxy);
-  await writeAtomic(path, doc.toString());
+  // the proxy URL may carry credentials: owner-only, like the files below
+  await writeAtomic(path, doc.toString(), 0o600);
   if (s.httpProxy) {
+    // settings.ts refused control characters and normalised the URL; this is the last line of
+    // defence for the one file format where a line break becomes a new variable
+    if (!/^[!#%&(-;=?-[\]-~]+$/.test(s.httpProxy))
+      throw new DrydockError('FIRSTBOOT_SETTING_INVALID', 'the HTTP proxy is not a normalised URL');
     // k3s passes HTTP(S)_PROXY to containerd; it adds the cluster CIDRs to NO_PROXY itself
     const env = `# written by drydock first boot\nHTTP_PROXY=${s.httpProxy}\nHTTPS_PROXY=${s.httpProxy}\nNO_PROXY=127.0.0.0/8,localhost,10.42.0.0/16,10.43.0.0/16,.svc,.cluster.local\n`;
-    await writeAtomic(under(ctx.root, PATHS.k3sEnv), env);
-    await writeAtomic(under(ctx.root, PATHS.updaterEnv), env);
+    await writeAtomic(under(ctx.root, PATHS.k3sEnv), env, 0o600);
+    await writeAtomic(under(ctx.root, PATHS.updaterEnv), env, 0o600);
   }
 }
 

@@ -219,6 +219,8 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
       await writeAtomic(
         under(root, AWS_FILE),
         `${JSON.stringify({ ...read.cloudformation, region: read.region, instanceId: read.instanceId }, null, 2)}\n`,
+        0o600,
+        0o700,
       );
       notes.push(
         `CloudFormation stack ${read.cloudformation.stack} is signalled once the backend is healthy`,
@@ -237,13 +239,16 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
     notes,
     password,
   };
-  await writeAtomic(under(root, RESULT_FILE), `${JSON.stringify(result, null, 2)}\n`);
+  // first boot's records stay with root (the admin page reads them through the service)
+  await writeAtomic(under(root, RESULT_FILE), `${JSON.stringify(result, null, 2)}\n`, 0o600, 0o700);
   await writeProblems(root, problems);
   await writeBanner(root);
   // done.json last: a crash before it means the whole first boot runs again
   await writeAtomic(
     under(root, DONE_FILE),
     `${JSON.stringify({ at: now, source: read.source, pending: [...pending], password } satisfies DoneState, null, 2)}\n`,
+    0o600,
+    0o700,
   );
   return result;
 }

@@ -32,7 +32,16 @@ export interface SettingDefinition {
   group: 'identity' | 'network' | 'time' | 'access' | 'updates';
   /** null when valid, else a plain reason that never repeats a password */
   validate(value: string): string | null;
+  /** the form that is written to the box, from a valid value (default: as given) */
+  normalize?(value: string): string;
+  /** line breaks allowed (several SSH keys, one a line); other control characters never are */
+  multiline?: boolean;
 }
+
+// C0 and C1 controls, DEL, and the Unicode line/paragraph separators: any of them in a value that
+// ends up in a config or environment file could start a line of its own (HTTP_PROXY=…\nNODE_OPTIONS=…)
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export const PASSWORD_MIN_LENGTH = 12;
 
@@ -119,7 +128,7 @@ export function checkSshKey(v: string): string | null {
   return null;
 }
 
-function checkUrl(v: string, what: string, schemes: string[]): string | null {
+function parseUrl(v: string, what: string, schemes: string[]): URL | string {
   let u: URL;
   try {
     u = new URL(v);
@@ -129,7 +138,36 @@ function checkUrl(v: string, what: string, schemes: string[]): string | null {
   if (!schemes.includes(u.protocol))
     return `the ${what} must start with ${schemes.map((s) => `${s}//`).join(' or ')}`;
   if (!u.hostname) return `the ${what} has no host`;
+  // WHATWG URL takes host names DNS never would (e.g. "a_b", "a!b"); the box's resolver must find it
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!isIP(host) && checkHostname(host)) return `the ${what} has no valid host name`;
+  return u;
+}
+
+function checkUrl(v: string, what: string, schemes: string[]): string | null {
+  const u = parseUrl(v, what, schemes);
+  return typeof u === 'string' ? u : null;
+}
+
+function checkProxy(v: string): string | null {
+  const u = parseUrl(v, 'HTTP proxy', ['http:', 'https:']);
+  if (typeof u === 'string') return u;
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash)
+    return 'the HTTP proxy is a scheme, optional user:password@, host and port only (no path)';
   return null;
+}
+
+/** Characters systemd's EnvironmentFile parser and shells treat specially are percent-encoded. */
+const encodeUserinfo = (s: string) =>
+  s.replace(/['$`]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** scheme://[user[:password]@]host[:port], as URL parsed it (userinfo percent-encoded). */
+export function normalizeProxy(v: string): string {
+  const u = new URL(v);
+  const auth = u.username
+    ? `${encodeUserinfo(u.username)}${u.password ? `:${encodeUserinfo(u.password)}` : ''}@`
+    : '';
+  return `${u.protocol}//${auth}${u.host}`;
 }
 
 export const SETTINGS: readonly SettingDefinition[] = [
@@ -203,6 +241,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: '',
     group: 'access',
     validate: checkSshKey,
+    multiline: true,
   },
   {
     key: 'channel_url',
@@ -213,6 +252,7 @@ export const SETTINGS: readonly SettingDefinition[] = [
     default: '',
     group: 'updates',
     validate: (v) => checkUrl(v, 'update channel URL', ['https:', 'http:']),
+    normalize: (v) => new URL(v).href,
   },
   {
     key: 'http_proxy',
@@ -222,7 +262,8 @@ export const SETTINGS: readonly SettingDefinition[] = [
     password: false,
     default: '',
     group: 'updates',
-    validate: (v) => checkUrl(v, 'HTTP proxy', ['http:', 'https:']),
+    validate: checkProxy,
+    normalize: normalizeProxy,
   },
 ];
 
@@ -258,8 +299,18 @@ export function checkSettings(raw: Record<string, unknown>): {
     const s = String(v).trim();
     if (s === '') continue;
     values[def.key] = s;
+    if ((def.multiline ? CONTROL_BUT_NEWLINE : CONTROL).test(s)) {
+      // refused before any parsing: URL() silently drops tabs and newlines, so a checked URL could
+      // still carry a line break into the file it is written to
+      problems.push({
+        key: def.key,
+        message: `${def.label} contains a control character (a line break, tab or similar); refused`,
+      });
+      continue;
+    }
     const p = def.validate(s);
     if (p) problems.push({ key: def.key, message: p });
+    else if (def.normalize) values[def.key] = def.normalize(s);
   }
   if (values.gateway && !values.ip)
     problems.push({ key: 'gateway', message: 'a gateway was given without a static address (ip)' });

@@ -76,7 +76,7 @@ export async function signalStack(o: SignalOptions): Promise<SignalOutcome> {
     );
   }
   st.signalled = { at: now().toISOString(), status, reason: h.reason };
-  await writeAtomic(under(o.root, AWS_FILE), `${JSON.stringify(st, null, 2)}\n`);
+  await writeAtomic(under(o.root, AWS_FILE), `${JSON.stringify(st, null, 2)}\n`, 0o600, 0o700);
   return { signalled: true, status, reason: h.reason };
 }
 

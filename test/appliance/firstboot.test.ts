@@ -333,6 +333,53 @@ describe('first boot on EC2 (IMDSv2 on 127.0.0.1)', () => {
     expect(existsSync(join(root, 'var/lib/drydock/firstboot/aws.json'))).toBe(false);
   });
 
+  it('refuses a proxy that would inject a variable; a good one is written normalised, owner-only', async () => {
+    const evil = await startImds({
+      userData: YAML.stringify({
+        drydock: { http_proxy: 'http://proxy.internal:3128/\nNODE_OPTIONS=--require /tmp/evil.js' },
+      }),
+      instanceId: 'i-0aaaaaaaaaaaaaaa1',
+      region: 'eu-west-1',
+    });
+    cleanups.push(evil.close);
+    const root = box();
+    const r = await runFirstboot({ root, exec: recordingExec().exec, fetch, imdsUrl: evil.url });
+    expect(r.problems).toEqual([
+      {
+        key: 'http_proxy',
+        code: 'FIRSTBOOT_SETTING_INVALID',
+        message: 'HTTP proxy contains a control character (a line break, tab or similar); refused',
+      },
+    ]);
+    expect(existsSync(join(root, PATHS.updaterEnv))).toBe(false);
+    expect(existsSync(join(root, PATHS.k3sEnv))).toBe(false);
+    expect(r.pending).toContain('http_proxy');
+
+    const good = await startImds({
+      userData: YAML.stringify({ drydock: { http_proxy: 'HTTP://ops:s3cr$t@Proxy.Internal:3128/' } }),
+      instanceId: 'i-0aaaaaaaaaaaaaaa2',
+      region: 'eu-west-1',
+    });
+    cleanups.push(good.close);
+    const root2 = box();
+    const r2 = await runFirstboot({ root: root2, exec: recordingExec().exec, fetch, imdsUrl: good.url });
+    expect(r2.problems).toEqual([]);
+    for (const f of [PATHS.updaterEnv, PATHS.k3sEnv]) {
+      const text = read(root2, f);
+      expect(text.split('\n').filter((l) => l && !l.startsWith('#'))).toEqual([
+        'HTTP_PROXY=http://ops:s3cr%24t@proxy.internal:3128',
+        'HTTPS_PROXY=http://ops:s3cr%24t@proxy.internal:3128',
+        'NO_PROXY=127.0.0.0/8,localhost,10.42.0.0/16,10.43.0.0/16,.svc,.cluster.local',
+      ]);
+      expect(statSync(join(root2, f)).mode & 0o777).toBe(0o600);
+    }
+    expect(statSync(join(root2, PATHS.config)).mode & 0o777).toBe(0o600);
+    expect(YAML.parse(read(root2, PATHS.config)).httpProxy).toBe('http://ops:s3cr%24t@proxy.internal:3128');
+    // first boot's own folders are owner-only
+    expect(statSync(join(root2, 'var/lib/drydock/secrets')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(root2, PATHS.firstbootDir)).mode & 0o777).toBe(0o700);
+  });
+
   it('keeps asking for a token while the network comes up (IMDS answers late)', async () => {
     // find a free port, then let IMDS start listening on it only after a while
     const probe = await startImds({ userData: null, instanceId: 'i-late', region: 'eu-west-1' });

@@ -85,6 +85,75 @@ describe('the settings catalogue (appliance/firstboot/settings.ts)', () => {
   });
 });
 
+describe('control characters and normalised values', () => {
+  const injections = [
+    'http://proxy.internal:3128/\nNODE_OPTIONS=--require /tmp/evil.js',
+    'http://proxy.internal:3128\r\nNODE_OPTIONS=x',
+    'http://pro\txy.internal:3128',
+    'http://proxy.internal:3128\u0000',
+    'http://proxy.internal:3128\u2028NODE_OPTIONS=x',
+    'http://proxy.internal:3128\u0085x',
+    'http://proxy.internal:3128\u007f',
+  ];
+  it.each(injections)('refuses %j in every key, before URL() can drop it', (v) => {
+    for (const key of SETTING_KEYS) {
+      // (a gateway alone also draws "no static address"; the first problem is the control character)
+      const { problems } = checkSettings({ [key]: v });
+      // SSH keys may span lines (then the key check refuses this); every other key refuses it outright
+      if (key === 'ssh_key' && !/[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
+        expect(problems[0]?.message).toContain('not an OpenSSH public key');
+        continue;
+      }
+      expect(problems[0], key).toEqual({
+        key,
+        message: expect.stringContaining('contains a control character'),
+      });
+      // the refusal does not echo the value (it would reach the console and the admin page)
+      expect(problems[0]!.message).not.toContain('NODE_OPTIONS');
+    }
+  });
+
+  it('lets SSH keys span lines, but nothing else', () => {
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x';
+    expect(checkSettings({ ssh_key: `${key}\r\n${key}` }).problems).toEqual([]);
+    expect(checkSettings({ ssh_key: `${key}\u0000` }).problems[0]?.message).toContain('control character');
+  });
+
+  it.each([
+    ['http://proxy.internal:3128', 'http://proxy.internal:3128'],
+    ['http://proxy.internal:3128/', 'http://proxy.internal:3128'],
+    ['HTTP://Proxy.Internal:80/', 'http://proxy.internal'],
+    ['http://user:p@ss w$rd@proxy:3128', 'http://user:p%40ss%20w%24rd@proxy:3128'],
+    ["http://o'neil:x@proxy:3128", 'http://o%27neil:x@proxy:3128'],
+    ['http://[2001:db8::1]:3128', 'http://[2001:db8::1]:3128'],
+    ['https://192.0.2.8:8443', 'https://192.0.2.8:8443'],
+  ])('writes the proxy %j as %j', (given, written) => {
+    const { values, problems } = checkSettings({ http_proxy: given });
+    expect(problems).toEqual([]);
+    expect(values.http_proxy).toBe(written);
+  });
+
+  it.each([
+    ['http://proxy:3128/path', 'no path'],
+    ['http://proxy:3128/?x=1', 'no path'],
+    ['http://proxy:3128#frag', 'no path'],
+    ['http://under_score:3128', 'no valid host name'],
+    ['http://a!b:3128', 'no valid host name'],
+    ['socks5://proxy:1080', 'must start with'],
+  ])('refuses the proxy %j', (given, problem) => {
+    expect(checkSettings({ http_proxy: given }).problems[0]?.message).toContain(problem);
+  });
+
+  it('writes the channel URL as URL() parsed it', () => {
+    expect(checkSettings({ channel_url: 'HTTPS://Updates.Example.com/a b/' }).values.channel_url).toBe(
+      'https://updates.example.com/a%20b/',
+    );
+    expect(checkSettings({ channel_url: 'https://bad_host/x' }).problems[0]?.message).toContain(
+      'no valid host name',
+    );
+  });
+});
+
 describe('parsers', () => {
   it('parses an OVF environment with single quotes, numeric entities and class prefixes', () => {
     const xml = `<?xml version="1.0"?><oe:Environment xmlns:oe="http://schemas.dmtf.org/ovf/environment/1">
