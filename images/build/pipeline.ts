@@ -117,15 +117,15 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   };
 
   // inputs first: a bad or missing input stops the build before minutes of work
-  const rel = await stage('release', () => releaseToInstall(o, cacheDir));
-  const demo = 'missing' in rel || rel.demo;
-  const allowMissing = o.allowMissing ?? demo;
-  if ('missing' in rel && !allowMissing) throw new DrydockError('BUILD_INPUT_MISSING', rel.missing);
   if ((o.signKey === undefined) !== (o.signCert === undefined))
     throw new DrydockError('USAGE', 'give --sign-key and --sign-cert together');
   if (o.signKey && o.target !== 'ova') throw new DrydockError('USAGE', 'only an OVA is signed (--sign-key)');
   // a key that cannot sign stops the build now, not after the image is made
   const signer = o.signKey && o.signCert ? await loadSigner(o.signKey, o.signCert, clock) : undefined;
+  const rel = await stage('release', () => releaseToInstall(o, cacheDir));
+  const demo = 'missing' in rel || rel.demo;
+  const allowMissing = o.allowMissing ?? demo;
+  if ('missing' in rel && !allowMissing) throw new DrydockError('BUILD_INPUT_MISSING', rel.missing);
   const lock = await readInputsLock(join(repo, 'images', 'inputs.lock.json'));
   const inputs = await stage('inputs', () =>
     resolveInputs({ lock, cacheDir, k3sBinary: o.k3sBinary, k3sImages: o.k3sImages, allowMissing }),

@@ -7,7 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrydockError } from '../../core/index.ts';
-import { loadSigner, packOva, readOvaEntries, ustarHeader, verifyOva } from '../../images/index.ts';
+import {
+  buildImage,
+  loadSigner,
+  packOva,
+  readOvaEntries,
+  ustarHeader,
+  verifyOva,
+} from '../../images/index.ts';
 
 let dir: string;
 let root: string;
@@ -395,5 +402,48 @@ describe('signed OVA', () => {
       'USAGE',
     );
     expect(spawnSync('ls', [out]).status).not.toBe(0);
+  });
+  it('drydock build ova takes the same flags and refuses bad signing material before it builds anything', async () => {
+    const cache = join(dir, 'build-cache');
+    const stages: string[] = [];
+    const opts = {
+      target: 'ova' as const,
+      repo: process.cwd(),
+      cacheDir: cache,
+      distDir: dir,
+      onStage: (s: string) => stages.push(s),
+    };
+    await refusedWith(buildImage({ ...opts, signKey: pki['ec.key']!, signCert: pki['ec.pem']! }), 'USAGE');
+    await refusedWith(buildImage({ ...opts, signKey: pki['sign.key']! }), 'USAGE');
+    await refusedWith(
+      buildImage({ ...opts, target: 'raw', signKey: pki['sign.key']!, signCert: pki['sign.pem']! }),
+      'USAGE',
+    );
+    expect(stages).toEqual([]);
+    expect(spawnSync('ls', [cache]).status).not.toBe(0);
+    const r = spawnSync(
+      'node',
+      [
+        'bin/drydock.js',
+        'build',
+        'ova',
+        '--sign-key',
+        pki['ec.key']!,
+        '--sign-cert',
+        pki['ec.pem']!,
+        '--cache',
+        cache,
+        '--dist',
+        dir,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(
+      /^drydock: USAGE: .*ec\.key is a ec key; vSphere verifies RSA signatures/,
+    );
+    expect(
+      spawnSync('node', ['bin/drydock.js', 'build', 'ova', '--help'], { encoding: 'utf8' }).stdout,
+    ).toMatch(/--sign-key <key\.pem>[\s\S]*--sign-cert <cert\.pem>/);
   });
 });
