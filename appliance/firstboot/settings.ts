@@ -40,7 +40,9 @@ export interface SettingDefinition {
 
 // C0 and C1 controls, DEL, and the Unicode line/paragraph separators: any of them in a value that
 // ends up in a config or environment file could start a line of its own (HTTP_PROXY=…\nNODE_OPTIONS=…)
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export const PASSWORD_MIN_LENGTH = 12;

@@ -100,6 +100,7 @@ describe('control characters and normalised values', () => {
       // (a gateway alone also draws "no static address"; the first problem is the control character)
       const { problems } = checkSettings({ [key]: v });
       // SSH keys may span lines (then the key check refuses this); every other key refuses it outright
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
       if (key === 'ssh_key' && !/[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/.test(v)) {
         expect(problems[0]?.message).toContain('not an OpenSSH public key');
         continue;
