@@ -132,6 +132,19 @@ wait_for() { # SECONDS DESCRIPTION COMMAND...
   log "$what"
 }
 
+# the kubelet puts its pods under /kube-peer-<port> (--cgroup-root), which must exist in every
+# hierarchy; a new cpuset cgroup starts with no CPUs and memory nodes, so it gets its parent's
+make_cgroup_root() {
+  local h
+  for h in $(awk '$3 ~ /^cgroup2?$/ {print $2}' /proc/self/mounts); do
+    mkdir -p "$h/kube-peer-$API_PORT"
+    if [[ -f "$h/cpuset.cpus" && -f "$h/kube-peer-$API_PORT/cpuset.cpus" ]]; then
+      [[ -n "$(cat "$h/kube-peer-$API_PORT/cpuset.cpus")" ]] || cat "$h/cpuset.cpus" >"$h/kube-peer-$API_PORT/cpuset.cpus"
+      [[ -n "$(cat "$h/kube-peer-$API_PORT/cpuset.mems")" ]] || cat "$h/cpuset.mems" >"$h/kube-peer-$API_PORT/cpuset.mems"
+    fi
+  done
+}
+
 write_containerd_config() {
   local c="$DIR/containerd"
   mkdir -p "$c/root" "$c/state" "$DIR/agent/etc/cni/net.d"
@@ -223,6 +236,8 @@ cmd_up() {
     need conntrack conntrack
     [[ -x "$CNI_BIN/bridge" && -x "$CNI_BIN/host-local" && -x "$CNI_BIN/portmap" && -x "$CNI_BIN/loopback" ]] ||
       die "CNI plugins missing in $CNI_BIN: run scripts/setup-debian.sh (Debian package containernetworking-plugins)"
+    save_iptables
+    make_cgroup_root
     write_containerd_config
     if ! pid_alive "$DIR/containerd.pid"; then
       setsid containerd --config "$DIR/containerd/config.toml" >>"$DIR/logs/containerd.log" 2>&1 </dev/null &
@@ -264,6 +279,43 @@ cmd_up() {
   echo "$DIR/kubeconfig.yaml"
 }
 
+IPT_TABLES=(filter nat mangle raw)
+
+# the chains present before the first `up`, so that down removes exactly those the peer added
+save_iptables() {
+  local cmd table
+  mkdir -p "$DIR/iptables"
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null 2>&1 || continue
+    for table in "${IPT_TABLES[@]}"; do
+      [[ -f "$DIR/iptables/$cmd-$table.before" ]] && continue
+      "$cmd" -t "$table" -S 2>/dev/null | awk '$1=="-N"{print $2}' | sort >"$DIR/iptables/$cmd-$table.before" || true
+    done
+  done
+}
+
+# deletes the chains added since save_iptables (kube-proxy's KUBE-*, the kubelet's canaries,
+# the CNI plugins' CNI-*) and every rule that jumps to them
+remove_added_iptables() {
+  local cmd table chain rule
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null 2>&1 || continue
+    for table in "${IPT_TABLES[@]}"; do
+      [[ -f "$DIR/iptables/$cmd-$table.before" ]] || continue
+      local added
+      added="$(comm -13 "$DIR/iptables/$cmd-$table.before" <("$cmd" -t "$table" -S 2>/dev/null | awk '$1=="-N"{print $2}' | sort))"
+      [[ -n "$added" ]] || continue
+      while read -r rule; do
+        eval "$cmd -t $table -D ${rule#-A }" 2>/dev/null || true
+      done < <("$cmd" -t "$table" -S 2>/dev/null | grep -E -- '^-A ' |
+        grep -E -- "-j ($(echo "$added" | paste -sd'|'))( |$)" | tac)
+      for chain in $added; do "$cmd" -t "$table" -F "$chain" 2>/dev/null || true; done
+      for chain in $added; do "$cmd" -t "$table" -X "$chain" 2>/dev/null || true; done
+      log "$cmd $table: removed $(echo "$added" | wc -l) chains"
+    done
+  done
+}
+
 stop_pidfile() { # PIDFILE NAME SECONDS
   local f="$1" name="$2" secs="$3" pid
   [[ -f "$f" ]] || return 0
@@ -303,11 +355,7 @@ cmd_down() {
   for p in $(pgrep -f -- "-address $sock" 2>/dev/null || true); do
     kill -KILL "$p" 2>/dev/null || true
   done
-  # the kube-proxy rules of this peer (it is the only kube-proxy on a test machine)
-  if [[ -n "$out" && -f "$DIR/agent/kube-proxy.yaml" ]] && iptables -t nat -S KUBE-SERVICES >/dev/null 2>&1; then
-    "$out/bin/kube-peer" kube-proxy --cleanup --config "$DIR/agent/kube-proxy.yaml" >>"$DIR/logs/kube-proxy-cleanup.log" 2>&1 || true
-    log "kube-proxy rules removed"
-  fi
+  remove_added_iptables
   # mounts under DIR (pod volumes, overlay snapshots, shm), deepest first
   local m
   while read -r m; do
@@ -317,12 +365,13 @@ cmd_down() {
   ip link show "kp$port" >/dev/null 2>&1 && ip link delete "kp$port" && log "bridge kp$port removed"
   # pod cgroups of this peer, deepest first
   local root
-  for root in /sys/fs/cgroup/*/kube-peer-"$port"; do
+  for root in $(awk '$3 ~ /^cgroup2?$/ {print $2}' /proc/self/mounts | sed "s|\$|/kube-peer-$port|"); do
     [[ -d "$root" ]] || continue
     find "$root" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
   # kubelet links container logs from a fixed folder
   find /var/log/containers -maxdepth 1 -type l -lname "$DIR/*" -delete 2>/dev/null || true
+  rm -rf "$DIR/iptables"
   log "down: $DIR"
 }
 

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/k3s-io/kine/pkg/drivers/sqlite"
 	"github.com/k3s-io/kine/pkg/endpoint"
 	"github.com/spf13/cobra"
 	logsapi "k8s.io/component-base/logs/api/v1"
@@ -101,7 +102,15 @@ func runServer(args []string) error {
 
 	etcd, err := endpoint.Listen(ctx, endpoint.Config{
 		Listener: "unix://" + filepath.Join(o.dir, "server", "kine.sock"),
-		Endpoint: "sqlite://" + filepath.Join(o.dir, "server", "db", "state.db") + "?_journal=WAL&cache=shared&_busy_timeout=30000&_txlock=immediate",
+		Endpoint: "sqlite://" + filepath.Join(o.dir, "server", "db", "state.db") + "?" + sqlite.DefaultParams,
+		// kine's own command-line defaults; a zero NotifyInterval would poll without pause
+		NotifyInterval:      5 * time.Second,
+		PollInterval:        time.Second,
+		EmulatedETCDVersion: "3.6.11",
+		CompactTimeout:      5 * time.Second,
+		CompactMinRetain:    1000,
+		CompactBatchSize:    1000,
+		PollBatchSize:       500,
 	})
 	if err != nil {
 		return fmt.Errorf("kine: %w", err)

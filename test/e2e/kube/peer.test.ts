@@ -100,7 +100,9 @@ describe('kube-peer: a real single-node Kubernetes', () => {
     expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
     const db = new Database(join(dir, 'server', 'db', 'state.db'), { readonly: true, fileMustExist: true });
     try {
-      const row = db.prepare("SELECT COUNT(*) AS n FROM kine WHERE name = '/registry/minions/kube-peer'").get() as {
+      const row = db
+        .prepare("SELECT COUNT(*) AS n FROM kine WHERE name = '/registry/minions/kube-peer'")
+        .get() as {
         n: number;
       };
       expect(row.n).toBeGreaterThan(0);
@@ -120,7 +122,8 @@ describe('kube-peer: a real single-node Kubernetes', () => {
     await expect
       .poll(
         async () =>
-          JSON.parse(await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json'])).status.availableReplicas ?? 0,
+          JSON.parse(await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json'])).status
+            .availableReplicas ?? 0,
         { timeout: 120_000, interval: 1000 },
       )
       .toBe(2);
@@ -142,7 +145,9 @@ describe('kube-peer: a real single-node Kubernetes', () => {
   }, 300_000);
 
   it('does server-side apply: field ownership, conflicts between managers, forced takeover', async () => {
-    const d = JSON.parse(await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json', '--show-managed-fields']));
+    const d = JSON.parse(
+      await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json', '--show-managed-fields']),
+    );
     const managers = d.metadata.managedFields.map((f: { manager: string; operation: string }) => [
       f.manager,
       f.operation,
@@ -153,8 +158,14 @@ describe('kube-peer: a real single-node Kubernetes', () => {
       kubectl(peer, ['apply', '--server-side', '--field-manager=someone-else', '-f', '-'], DEMO(3)),
     ).rejects.toThrow(/conflict/i);
     // ...unless it forces, and then it owns spec.replicas
-    await kubectl(peer, ['apply', '--server-side', '--force-conflicts', '--field-manager=someone-else', '-f', '-'], DEMO(3));
-    const after = JSON.parse(await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json', '--show-managed-fields']));
+    await kubectl(
+      peer,
+      ['apply', '--server-side', '--force-conflicts', '--field-manager=someone-else', '-f', '-'],
+      DEMO(3),
+    );
+    const after = JSON.parse(
+      await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json', '--show-managed-fields']),
+    );
     expect(after.spec.replicas).toBe(3);
     const owner = after.metadata.managedFields.find(
       (f: { manager: string; fieldsV1?: { 'f:spec'?: Record<string, unknown> } }) =>
@@ -164,7 +175,8 @@ describe('kube-peer: a real single-node Kubernetes', () => {
     await expect
       .poll(
         async () =>
-          JSON.parse(await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json'])).status.availableReplicas ?? 0,
+          JSON.parse(await kubectl(peer, ['get', 'deployment', 'web', '-o', 'json'])).status
+            .availableReplicas ?? 0,
         { timeout: 120_000, interval: 1000 },
       )
       .toBe(3);

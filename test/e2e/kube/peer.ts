@@ -38,7 +38,14 @@ export async function freePortBlock(from = 16443): Promise<number> {
 
 export async function peerUp(dir: string, opts: { noKubelet?: boolean } = {}): Promise<Peer> {
   const apiPort = await freePortBlock();
-  const args = ['up', '--dir', dir, '--api-port', String(apiPort), ...(opts.noKubelet ? ['--no-kubelet'] : [])];
+  const args = [
+    'up',
+    '--dir',
+    dir,
+    '--api-port',
+    String(apiPort),
+    ...(opts.noKubelet ? ['--no-kubelet'] : []),
+  ];
   const t0 = Date.now();
   const { stdout } = await run(SCRIPT, args, { maxBuffer: 16 << 20, timeout: 45 * 60_000 });
   const upMs = Date.now() - t0;
