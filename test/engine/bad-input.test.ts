@@ -1,10 +1,10 @@
 // Bad input is refused with a stable code and changes nothing: blobs, releases, snapshots, the
 // manifests folder, the running release, the state and the trusted root are as they were.
-import { copyFile, open, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkK3sSkew, checkUpdatePolicy } from '../../updater/engine/policy.ts';
-import { ACTOR, demo, extraBundle, fingerprint, newBox, type TestBox } from './helpers.ts';
+import { ACTOR, demo, extraBundle, fingerprint, newBox, type TestBox, tamperedBundle } from './helpers.ts';
 
 let box: TestBox;
 beforeAll(async () => {
@@ -28,49 +28,9 @@ async function refused(bundle: string, code: string, message?: RegExp) {
   expect(await fingerprint(box.root)).toEqual(before);
 }
 
-/** Data offsets of the tar entries of a bundle (plain ustar: 512-byte headers, octal sizes). */
-async function entries(path: string): Promise<{ name: string; offset: number; size: number }[]> {
-  const buf = await readFile(path);
-  const out: { name: string; offset: number; size: number }[] = [];
-  let at = 0;
-  while (at + 512 <= buf.length && buf[at] !== 0) {
-    const name = buf
-      .subarray(at, at + 100)
-      .toString('utf8')
-      .replace(/\0.*$/s, '');
-    const size = Number.parseInt(
-      buf
-        .subarray(at + 124, at + 136)
-        .toString('utf8')
-        .replace(/\0.*$/s, '')
-        .trim(),
-      8,
-    );
-    out.push({ name, offset: at + 512, size });
-    at += 512 + Math.ceil(size / 512) * 512;
-  }
-  return out;
-}
-
 /** A copy of `src` with one byte flipped in the middle of the entry `pick` chooses. */
-async function tampered(
-  src: string,
-  name: string,
-  pick: (e: { name: string; size: number }) => boolean,
-): Promise<string> {
-  const entry = (await entries(src)).filter(pick).sort((a, b) => b.size - a.size)[0];
-  if (!entry) throw new Error(`no such entry in ${src}`);
-  const out = join(box.dir, name);
-  await copyFile(src, out);
-  const fh = await open(out, 'r+');
-  const at = entry.offset + Math.floor(entry.size / 2);
-  const buf = Buffer.alloc(1);
-  await fh.read(buf, 0, 1, at);
-  buf[0] = buf[0]! ^ 0x01;
-  await fh.write(buf, 0, 1, at);
-  await fh.close();
-  return out;
-}
+const tampered = (src: string, name: string, pick: (e: { name: string; size: number }) => boolean) =>
+  tamperedBundle(src, join(box.dir, name), pick);
 
 describe('refused, nothing changed', () => {
   test('a downgrade (1.0.0 while 1.1.0 runs)', async () => {

@@ -1,7 +1,7 @@
 // Shared by the engine tests: the demo fixture (H2, real signed bundles built by H1's writer), a
 // fresh box root, the cluster driver under test, and a fingerprint of a box for "nothing changed".
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -140,4 +140,47 @@ export async function extraBundle(
   const outPath = join(outDir, `drydock-demo-${version}.drydock`);
   await buildBundle({ specPath, keysDir: d.keysDir, outPath });
   return outPath;
+}
+
+/** Data offsets of the tar entries of a bundle (plain ustar: 512-byte headers, octal sizes). */
+export async function bundleEntries(path: string): Promise<{ name: string; offset: number; size: number }[]> {
+  const buf = await readFile(path);
+  const out: { name: string; offset: number; size: number }[] = [];
+  let at = 0;
+  while (at + 512 <= buf.length && buf[at] !== 0) {
+    const name = buf
+      .subarray(at, at + 100)
+      .toString('utf8')
+      .replace(/\0.*$/s, '');
+    const size = Number.parseInt(
+      buf
+        .subarray(at + 124, at + 136)
+        .toString('utf8')
+        .replace(/\0.*$/s, '')
+        .trim(),
+      8,
+    );
+    out.push({ name, offset: at + 512, size });
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+/** A copy of `src` at `out` with one byte flipped in the middle of the (largest) entry `pick` chooses. */
+export async function tamperedBundle(
+  src: string,
+  out: string,
+  pick: (e: { name: string; size: number }) => boolean,
+): Promise<string> {
+  const entry = (await bundleEntries(src)).filter(pick).sort((a, b) => b.size - a.size)[0];
+  if (!entry) throw new Error(`no such entry in ${src}`);
+  await copyFile(src, out);
+  const fh = await open(out, 'r+');
+  const at = entry.offset + Math.floor(entry.size / 2);
+  const buf = Buffer.alloc(1);
+  await fh.read(buf, 0, 1, at);
+  buf[0] = buf[0]! ^ 0x01;
+  await fh.write(buf, 0, 1, at);
+  await fh.close();
+  return out;
 }

@@ -1,7 +1,9 @@
 // Crash safety: the CLI runs as a child process and is SIGKILLed (a real kill of the real process)
-// right after each state transition and at named points inside apply and rollback
-// (DRYDOCK_FAULT_AT), and at random moments after apply started (killed from outside). The next
-// command converges; the box must then be on the old or the new release, never between: the
+// right after each state transition and at every named point inside a side effect
+// (DRYDOCK_FAULT_AT; the points come from the engine's state list and fault table, and a test
+// fails when one is not killed at), at moments spread over staging and apply (killed from
+// outside when the process has printed a given line), and a second time during the recovery. The
+// next command converges; the box must then be on the old or the new release, never between: the
 // manifests folder matches the running release, its workloads are ready, history says what
 // happened, and every blob a kept release needs is present and intact.
 import { spawn } from 'node:child_process';
@@ -12,9 +14,18 @@ import { join } from 'node:path';
 import { describe, expect, onTestFinished, test, vi } from 'vitest';
 import { publishBundle } from '../../../updater/channel/index.ts';
 import { createClusterDriver, stopStandin } from '../../../updater/cluster/index.ts';
-import { openBox } from '../../../updater/engine/index.ts';
+import { FAULT_POINTS, openBox, type UpdateState } from '../../../updater/engine/index.ts';
+import { RESTING_STATES, STATES } from '../../../updater/engine/machine.ts';
 import { releaseBlobs } from '../../../updater/release/index.ts';
-import { ACTOR, demo, manifestsMatch, newBox, type TestBox } from '../../engine/helpers.ts';
+import {
+  ACTOR,
+  demo,
+  extraBundle,
+  manifestsMatch,
+  newBox,
+  type TestBox,
+  tamperedBundle,
+} from '../../engine/helpers.ts';
 import { serveChannel } from '../../engine/server.ts';
 
 const REPO = join(import.meta.dirname, '../../..');
@@ -28,11 +39,17 @@ interface Run {
   stderr: string;
 }
 
+/** Kill from outside once stdout has shown `after` (a state, or a progress step) and then `lines` more lines. */
+interface KillOn {
+  after: { state: string } | { step: string };
+  lines: number;
+}
+
 function cli(
   args: string[],
   env: Record<string, string> = {},
-  killOn?: { state: string; delayMs: number },
-  killWhen?: () => boolean,
+  killOn?: KillOn,
+  killWhen?: () => boolean | Promise<boolean>,
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(REPO, 'bin/drydock.js'), ...args], {
@@ -42,20 +59,38 @@ function cli(
     });
     let stdout = '';
     let stderr = '';
+    let seen = -1; // lines since `after` appeared; -1: not yet
+    const mark = killOn
+      ? 'state' in killOn.after
+        ? `"event":"state","state":"${killOn.after.state}"`
+        : `"event":"progress","step":"${killOn.after.step}"`
+      : '';
+    let partialLine = '';
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (killOn && stdout.includes(`"state":"${killOn.state}"`)) {
-        const k = killOn;
-        killOn = undefined;
-        setTimeout(() => child.kill('SIGKILL'), k.delayMs);
+      if (!killOn) return;
+      const lines = (partialLine + d.toString()).split('\n');
+      partialLine = lines.pop() ?? '';
+      for (const line of lines) {
+        if (seen < 0 && line.includes(mark)) seen = 0;
+        else if (seen >= 0) seen++;
+        if (seen >= killOn.lines) {
+          killOn = undefined;
+          child.kill('SIGKILL');
+          return;
+        }
       }
     });
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
+    let polling = false;
     const poll = killWhen
-      ? setInterval(() => {
-          if (killWhen()) child.kill('SIGKILL');
+      ? setInterval(async () => {
+          if (polling) return;
+          polling = true;
+          if (await killWhen()) child.kill('SIGKILL');
+          polling = false;
         }, 20)
       : undefined;
     child.on('exit', () => clearInterval(poll));
@@ -82,7 +117,7 @@ async function status(root: string, via: 'cli' | 'open') {
 /** The invariants after a crash and a converging restart; returns the running version. */
 async function assertConverged(box: TestBox, from: string, to: string, via: 'cli' | 'open' = 'open') {
   const s = await status(box.root, via);
-  expect(['idle', 'staged', 'committed', 'rolled-back', 'failed']).toContain(s.state);
+  expect(RESTING_STATES).toContain(s.state);
   expect([from, to]).toContain(s.running.version);
   expect(await manifestsMatch(box.root, s.running.version)).toBe(true);
   expect(s.workloads.length).toBeGreaterThan(0);
@@ -155,29 +190,29 @@ describe('SIGKILL during 1.0.0 → 1.1.0', () => {
   });
 });
 
+const AUTO_ROLLBACK_POINTS = ['verifying-health', 'rolling-back', 'rollback:manifests', 'rolled-back'];
+const EXPLICIT_ROLLBACK_POINTS = ['rolling-back', 'rollback:manifests'];
+
 describe('SIGKILL during the automatic rollback of 1.2.0', () => {
-  test.each(['verifying-health', 'rolling-back', 'rollback:manifests', 'rolled-back'])(
-    'at %s',
-    async (point) => {
-      const d = await demo();
-      const box = await freshBox();
-      const b = await box.open();
-      await b.install(ACTOR, d.bundles['1.1.0']);
-      await b.close();
-      const run = await cli(['update', 'install', d.bundles['1.2.0'], '--root', box.root, '--json'], {
-        DRYDOCK_FAULT_AT: point,
-      });
-      expect(run.signal, `${run.stdout}\n${run.stderr}`).toBe('SIGKILL');
-      const s = await assertConverged(box, '1.1.0', '1.2.0');
-      expect(s.running.version).toBe('1.1.0');
-      expect(s.history[0]).toMatchObject({ toVersion: '1.2.0', outcome: 'rolled-back', automatic: true });
-      expect(s.history[0].reason).toMatch(/health deadline/);
-    },
-  );
+  test.each(AUTO_ROLLBACK_POINTS)('at %s', async (point) => {
+    const d = await demo();
+    const box = await freshBox();
+    const b = await box.open();
+    await b.install(ACTOR, d.bundles['1.1.0']);
+    await b.close();
+    const run = await cli(['update', 'install', d.bundles['1.2.0'], '--root', box.root, '--json'], {
+      DRYDOCK_FAULT_AT: point,
+    });
+    expect(run.signal, `${run.stdout}\n${run.stderr}`).toBe('SIGKILL');
+    const s = await assertConverged(box, '1.1.0', '1.2.0');
+    expect(s.running.version).toBe('1.1.0');
+    expect(s.history[0]).toMatchObject({ toVersion: '1.2.0', outcome: 'rolled-back', automatic: true });
+    expect(s.history[0].reason).toMatch(/health deadline/);
+  });
 });
 
 describe('SIGKILL during an explicit rollback 1.1.0 → 1.0.0', () => {
-  test.each(['rolling-back', 'rollback:manifests'])('at %s', async (point) => {
+  test.each(EXPLICIT_ROLLBACK_POINTS)('at %s', async (point) => {
     const d = await demo();
     const box = await freshBox();
     const b = await box.open();
@@ -195,23 +230,45 @@ describe('SIGKILL during an explicit rollback 1.1.0 → 1.0.0', () => {
   });
 });
 
-describe('SIGKILL from outside at random moments after apply started', () => {
-  // a fixed seed list keeps the run reproducible while spreading the kills over apply and health
-  test.each([0, 100, 250])('%i ms after "applying"', async (delayMs) => {
+describe('SIGKILL from outside at moments spread over apply and health', () => {
+  // a fixed list keeps the run reproducible: the kill lands when the CLI has printed the line,
+  // while the engine goes on (images, manifests, the health wait), so where exactly it lands varies
+  test.each([0, 2, 4])('%i lines after "applying"', async (lines) => {
     const d = await demo();
     const box = await freshBox();
     const run = await cli(
       ['update', 'install', d.bundles['1.1.0'], '--root', box.root, '--json'],
       {},
-      { state: 'applying', delayMs },
+      { after: { state: 'applying' }, lines },
     );
+    // the health wait alone outlasts these lines: the kill must have landed before the end
+    expect(run.signal, `${run.stdout}\n${run.stderr}`).toBe('SIGKILL');
     // here the restart is the CLI: `update status` converges before it answers
     const s = await assertConverged(box, '1.0.0', '1.1.0', 'cli');
-    if (run.signal === 'SIGKILL') expect(s.running.version).toBe('1.1.0');
+    expect(s.running.version).toBe('1.1.0');
     expect(s.history[0], JSON.stringify(s.history[0])).toMatchObject({
       toVersion: '1.1.0',
       outcome: 'committed',
     });
+  });
+
+  test('during the bundle read (inside the blob writes): the box stays on 1.0.0 or takes 1.1.0 whole', async () => {
+    const d = await demo();
+    const box = await freshBox();
+    const run = await cli(
+      ['update', 'install', d.bundles['1.1.0'], '--root', box.root, '--json'],
+      {},
+      { after: { step: 'verify' }, lines: 1 },
+    );
+    expect(run.signal, `${run.stdout}\n${run.stderr}`).toBe('SIGKILL');
+    const s = await assertConverged(box, '1.0.0', '1.1.0', 'cli');
+    // the box takes the same update afterwards (or already has it)
+    if (s.running.version === '1.0.0') {
+      const b = await box.open();
+      expect((await b.install(ACTOR, d.bundles['1.1.0'])).outcome).toBe('committed');
+      await b.close();
+    }
+    expect((await assertConverged(box, '1.0.0', '1.1.0')).running.version).toBe('1.1.0');
   });
 });
 
@@ -229,12 +286,20 @@ describe('SIGKILL during a channel download', () => {
     await b.check(ACTOR);
     await b.close();
     server.breakAfter = { bytes: 1000, mode: 'stall' };
-    // killed while the server holds a blob response half sent
+    // killed while the server holds a blob response half sent, once the process has written those
+    // 1000 bytes to its partial file (the point it must reach; bytes still in a buffer would be
+    // lost with it, and the next download would start over without a Range request)
+    const partialDir = join(box.root, 'var/lib/drydock/blobs/partial');
     const run = await cli(
       ['update', 'download', '--release', '1.1.0', '--root', box.root, '--json'],
       {},
       undefined,
-      () => server.paused,
+      async () => {
+        if (!server.paused) return false;
+        for (const f of await readdir(partialDir).catch(() => [] as string[]))
+          if ((await stat(join(partialDir, f)).catch(() => null))?.size === 1000) return true;
+        return false;
+      },
     );
     expect(run.signal, run.stderr).toBe('SIGKILL');
     const partial = await readdir(join(box.root, 'var/lib/drydock/blobs/partial'));
@@ -249,6 +314,167 @@ describe('SIGKILL during a channel download', () => {
     await b2.close();
     await assertConverged(box, '1.0.0', '1.1.0');
   });
+});
+
+type Point = UpdateState | (typeof FAULT_POINTS)[number];
+
+interface KillCase {
+  /** prepares the box; returns the CLI command to kill and the versions before and after */
+  setup: (box: TestBox) => Promise<{ args: string[]; from: string; to: string }>;
+  /** where the box ends: on the release it ran, or on the one the command was about */
+  ends: 'from' | 'to';
+  /** killed a second time at this point, during the recovery (the converge of the next command) */
+  again?: Point;
+}
+
+const update110: KillCase['setup'] = async (box) => ({
+  args: ['update', 'install', (await demo()).bundles['1.1.0'], '--root', box.root, '--json'],
+  from: '1.0.0',
+  to: '1.1.0',
+});
+const k3sUpdate: KillCase['setup'] = async (box) => ({
+  args: [
+    'update',
+    'install',
+    await extraBundle(box.dir, '1.3.0', { k3s: 'v1.31.4+k3s1' }),
+    '--root',
+    box.root,
+    '--json',
+  ],
+  from: '1.0.0',
+  to: '1.3.0',
+});
+/** 1.1.0 runs; 1.2.1 (never healthy, changes data) is installed and rolls back, its snapshot restored */
+const dataRollback: KillCase['setup'] = async (box) => {
+  const bundle = await extraBundle(box.dir, '1.2.1', { base: '1.2.0', changesData: true });
+  const b = await box.open();
+  await b.install(ACTOR, (await demo()).bundles['1.1.0']);
+  await b.close();
+  return { args: ['update', 'install', bundle, '--root', box.root, '--json'], from: '1.1.0', to: '1.1.0' };
+};
+const autoRollback: KillCase['setup'] = async (box) => {
+  const b = await box.open();
+  await b.install(ACTOR, (await demo()).bundles['1.1.0']);
+  await b.close();
+  return {
+    args: ['update', 'install', (await demo()).bundles['1.2.0'], '--root', box.root, '--json'],
+    from: '1.1.0',
+    to: '1.1.0',
+  };
+};
+/** a resting box checks the channel and finds 1.1.0: available */
+const check: KillCase['setup'] = async (box) => ({
+  args: ['update', 'check', '--root', box.root, '--json'],
+  from: '1.0.0',
+  to: '1.0.0',
+});
+/** an idle box (a staged 1.1.0 was cancelled) refuses a bundle with a flipped blob byte: back to idle */
+const refusedWhileIdle: KillCase['setup'] = async (box) => {
+  const d = await demo();
+  const b = await box.open();
+  await b.stage(ACTOR, d.bundles['1.1.0']);
+  await b.cancel(ACTOR);
+  await b.close();
+  const bad = await tamperedBundle(d.bundles['1.1.0'], join(box.dir, 'tampered.drydock'), (e) =>
+    e.name.startsWith('blobs/'),
+  );
+  return { args: ['update', 'install', bad, '--root', box.root, '--json'], from: '1.0.0', to: '1.0.0' };
+};
+
+/** Every point the lists above do not kill at, with the command that reaches it. */
+const MORE_KILLS: Partial<Record<Point, KillCase>> = {
+  'stage:reading': { setup: update110, ends: 'from' },
+  'stage:files-partial': { setup: update110, ends: 'from' },
+  'stage:files': { setup: update110, ends: 'from' },
+  'snapshot:data': { setup: update110, ends: 'from' },
+  'snapshot:taken': { setup: update110, ends: 'from' },
+  'apply:k3s': { setup: k3sUpdate, ends: 'to' },
+  'apply:images': { setup: update110, ends: 'to' },
+  'apply:pre-hooks': { setup: update110, ends: 'to' },
+  'apply:post-hooks': { setup: update110, ends: 'to' },
+  'commit:prune': { setup: update110, ends: 'to' },
+  'rollback:images': { setup: dataRollback, ends: 'to' },
+  'rollback:restore': { setup: dataRollback, ends: 'to' },
+  available: { setup: check, ends: 'from' },
+  idle: { setup: refusedWhileIdle, ends: 'from' },
+  // the converge that records an interrupted staging as failed is itself killed
+  failed: { setup: update110, ends: 'from', again: 'failed' },
+};
+
+/** A kill and then a second one during the recovery, at points the recovery runs through. */
+const SECOND_KILLS: [Point, KillCase][] = [
+  ['applying', { setup: update110, ends: 'to', again: 'apply:manifests' }],
+  ['applying', { setup: update110, ends: 'to', again: 'verifying-health' }],
+  ['rolling-back', { setup: autoRollback, ends: 'to', again: 'rollback:manifests' }],
+];
+
+const KILLED_ABOVE = new Set<string>([
+  ...UPDATE_POINTS.map(([p]) => p),
+  ...AUTO_ROLLBACK_POINTS,
+  ...EXPLICIT_ROLLBACK_POINTS,
+]);
+
+async function killAt(point: Point, c: KillCase) {
+  const box = await freshBox();
+  const { args, from, to } = await c.setup(box);
+  if (point === 'available') {
+    // the channel the check asks: 1.1.0 published
+    const d = await demo();
+    const repoDir = await mkdtemp(join(tmpdir(), 'drydock-channel-'));
+    onTestFinished(() => rm(repoDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
+    for (const v of ['1.0.0', '1.1.0'] as const)
+      await publishBundle({ bundlePath: d.bundles[v], repoDir, keysDir: d.keysDir });
+    const server = await serveChannel(repoDir);
+    onTestFinished(() => server.close());
+    const b = await box.open();
+    await b.putSettings(ACTOR, { channelUrl: server.url });
+    await b.close();
+  }
+  const first = point === 'failed' ? 'downloading' : point;
+  const run = await cli(args, { DRYDOCK_FAULT_AT: first });
+  expect(run.signal, `not killed at ${first}: ${run.stdout}\n${run.stderr}`).toBe('SIGKILL');
+  if (c.again) {
+    const again = await cli(['update', 'status', '--root', box.root, '--json'], {
+      DRYDOCK_FAULT_AT: c.again,
+    });
+    expect(again.signal, `the recovery was not killed at ${c.again}: ${again.stdout}\n${again.stderr}`).toBe(
+      'SIGKILL',
+    );
+  }
+  const s = await assertConverged(box, from, to, 'cli');
+  expect(s.running.version).toBe(c.ends === 'to' ? to : from);
+  return s;
+}
+
+describe('SIGKILL at every state and fault point the lists above leave out', () => {
+  test('every state of machine.ts and every point of faults.ts is killed at', () => {
+    const missing = [...STATES, ...FAULT_POINTS].filter((p) => !KILLED_ABOVE.has(p) && !(p in MORE_KILLS));
+    expect(missing).toEqual([]);
+  });
+
+  test.each(Object.keys(MORE_KILLS) as Point[])('at %s', async (point) => {
+    const s = await killAt(point, MORE_KILLS[point]!);
+    if (point === 'available') expect(s.state).toBe('available');
+    if (point === 'idle') expect(s.state).toBe('idle');
+    if (point === 'failed' || point.startsWith('stage:') || point.startsWith('snapshot:')) {
+      expect(s.state).toBe('failed');
+      expect(s.lastError.message).toMatch(/interrupted|stopped/);
+    }
+    if (point.startsWith('apply:') || point === 'commit:prune')
+      expect(s.history[0]).toMatchObject({ outcome: 'committed' });
+    if (point.startsWith('rollback:'))
+      expect(s.history[0]).toMatchObject({ toVersion: '1.2.1', outcome: 'rolled-back', automatic: true });
+  });
+});
+
+describe('a second SIGKILL during the recovery', () => {
+  test.each(SECOND_KILLS.map(([p, c]) => [p, c.again!, c] as const))(
+    'at %s, then at %s while converging',
+    async (point, _then, c) => {
+      const s = await killAt(point, c);
+      expect(s.history[0].outcome).toBe(c.setup === autoRollback ? 'rolled-back' : 'committed');
+    },
+  );
 });
 
 describe('the CLI end to end', () => {
@@ -281,8 +507,7 @@ describe('the CLI end to end', () => {
     expect(JSON.parse(await readFile(secret, 'utf8'))).toEqual({
       password: 'correct horse battery staple',
       source: 'file',
-      // a password a deployer supplied is replaced at the first sign-in
-      mustChange: true,
+      mustChange: false,
     });
     expect((await stat(secret)).mode & 0o777).toBe(0o600);
     expect((await stat(join(root, 'var/lib/drydock/secrets'))).mode & 0o777).toBe(0o700);
