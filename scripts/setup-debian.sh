@@ -39,3 +39,11 @@ fi
 # govc and vcsim (govmomi, from the Go module proxy) for the vSphere import test: built once per
 # version pinned in tools/govmomi/go.mod, into a cache outside the checkout
 nice -n 10 scripts/build-govmomi.sh >/dev/null
+# TUF interop (test/interop): python-tuf pinned in a venv and the go-tuf client built, both in a
+# cache outside the checkout
+TUF_CACHE="${DRYDOCK_CACHE:-$HOME/.cache/drydock}"
+python3 -m venv --help >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends python3-venv
+[ -x "$TUF_CACHE/venv-tuf/bin/python" ] || python3 -m venv "$TUF_CACHE/venv-tuf"
+"$TUF_CACHE/venv-tuf/bin/pip" install -q --disable-pip-version-check 'tuf==7.0.1'
+command -v go >/dev/null || { echo "setup: go is required for the go-tuf interop client (test/interop/go-tuf-client)" >&2; exit 1; }
+(cd test/interop/go-tuf-client && nice -n 10 go build -o "$TUF_CACHE/bin/go-tuf-client" .)
