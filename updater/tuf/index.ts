@@ -1,5 +1,5 @@
-export { generateSigningKey, type SigningKey, signerFor, signingKeyFromPem, tufPublicKey } from './keys.ts';
 export { openSealedKey, sealKey } from './keyfile.ts';
+export { generateSigningKey, type SigningKey, signerFor, signingKeyFromPem, tufPublicKey } from './keys.ts';
 export {
   type ExternalSigner,
   initKeys,

@@ -2,12 +2,18 @@
 // AES-256-GCM under a key scrypt derives from the passphrase (salt per file). The key ID is bound
 // as additional data, so a sealed file renamed to another key's ID does not open. Older key folders
 // hold plain <keyid>.pem files; they still load (the caller is warned).
-import { createCipheriv, createDecipheriv, createPrivateKey, randomBytes, scryptSync } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  scryptSync,
+} from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { DrydockError } from '../../core/index.ts';
 import { type SigningKey, signingKeyFromPem, tufPublicKey } from './keys.ts';
-import { createPublicKey } from 'node:crypto';
 
 export const SEALED_FORMAT = 'drydock-sealed-key';
 // 2^15 × 8 × 128 bytes = 32 MiB and ~0.1 s per key: costly to guess, quick enough to sign
