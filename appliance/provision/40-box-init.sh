@@ -5,7 +5,8 @@
 # Inputs: DRYDOCK_BUNDLE (default $DRYDOCK_PAYLOAD/release/release.drydock), DRYDOCK_TRUST (default
 #         $DRYDOCK_PAYLOAD/release/root.json), DRYDOCK_CLUSTER (k3s, or standin for tests and the
 #         demo), DRYDOCK_K3S_WAIT (seconds for the node to become Ready, default 900),
-#         DRYDOCK_ROOT (default /).
+#         DRYDOCK_ROOT (default /), DRYDOCK_UNITS_DIR (the stand-in's drop-in; default
+#         /opt/drydock/appliance/units).
 set -eu
 ROOT="${DRYDOCK_ROOT:-/}"
 PAYLOAD="${DRYDOCK_PAYLOAD:-/tmp/drydock-payload}"
@@ -55,3 +56,15 @@ if [ "$status" -ne 0 ]; then
   exit "$status"
 fi
 say "first release installed"
+if [ "$CLUSTER" = "standin" ]; then
+  # the stand-in runs the backend's containers inside the updater's service: they need back what
+  # the hardened unit takes away (drydock-updater-standin.conf says what and why)
+  UNITS="${DRYDOCK_UNITS_DIR:-$ROOT/opt/drydock/appliance/units}"
+  if [ -f "$UNITS/drydock-updater-standin.conf" ]; then
+    install -d -m 0755 "$ROOT/etc/systemd/system/drydock-updater.service.d"
+    install -m 0644 "$UNITS/drydock-updater-standin.conf" "$ROOT/etc/systemd/system/drydock-updater.service.d/50-standin.conf"
+    say "stand-in cluster: drydock-updater.service.d/50-standin.conf installed"
+  else
+    say "LEFT OUT: $UNITS/drydock-updater-standin.conf: the stand-in's containers will not start inside the hardened updater unit"
+  fi
+fi

@@ -26,6 +26,13 @@ export const UNIT_FILES: readonly UnitFile[] = [
   { file: 'k3s-config.yaml', dest: '/etc/rancher/k3s/config.yaml', enable: false },
 ];
 
+/** Only on a box whose cluster is the stand-in (40-box-init.sh): the containers run inside the updater. */
+export const STANDIN_DROPIN: UnitFile = {
+  file: 'drydock-updater-standin.conf',
+  dest: '/etc/systemd/system/drydock-updater.service.d/50-standin.conf',
+  enable: false,
+};
+
 export function unitPath(file: string): string {
   return join(UNITS_DIR, file);
 }
