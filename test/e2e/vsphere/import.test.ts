@@ -143,6 +143,12 @@ interface Spec {
 describe('vSphere import (vcsim + govc)', () => {
   it('govc import.spec offers every first-boot setting; import.ova uploads both disks; the VM powers on with the values given', async () => {
     expect(govc(['about'])).toMatch(/Name:\s+VMware vCenter Server/);
+    // the OVA that goes in is signed and checks out (its self-signed certificate as the CA)
+    expect(
+      execFileSync('node', ['bin/drydock.js', 'ova', 'verify', ova, '--ca', join(dir, 'sign.pem')], {
+        encoding: 'utf8',
+      }),
+    ).toMatch(/3 digests match \(sha256\), signed by CN=Drydock vSphere test, chains to the CA/);
 
     const spec = govcJson<Spec>(['import.spec', ova]);
     // only user-configurable properties are offered: all of them, by the appliance's keys
