@@ -155,6 +155,19 @@ describe('ova pack', () => {
     expect(execFileSync('cmp', [back, root]).length).toBe(0);
   });
 
+  it('--scsi lsilogic: the OVF declares LSI Logic and the VMDK says lsilogic', async () => {
+    const out = join(dir, 'lsi.ova');
+    const r = await packOva({ disks: [data], out, scsi: 'lsilogic', memoryMb: 1024 });
+    expect(r.descriptor).toContain('<rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>');
+    expect(r.descriptor).not.toContain('VirtualSCSI');
+    const e = tarEntries(out).find((x) => x.name === 'lsi-disk1.vmdk')!;
+    const vmdk = join(dir, 'lsi.vmdk');
+    writeFileSync(vmdk, readFileSync(out).subarray(e.offset, e.offset + e.size));
+    expect((await readVmdkDescriptor(vmdk)).text).toMatch(/^ddb\.adapterType = "lsilogic"$/m);
+    rmSync(out);
+    rmSync(vmdk);
+  });
+
   async function refused(opts: Parameters<typeof packOva>[0], code: string) {
     const before = readdirSync(dir).sort();
     const err = await packOva(opts).catch((e) => e);
