@@ -3,8 +3,13 @@
 // plain object; `drydock aws template` renders it as JSON or YAML, and the tests check it against
 // AWS's own resource schemas and our security rules.
 
+/**
+ * An IPv4 CIDR no wider than a /8: CloudFormation cannot compute with addresses, so the prefix
+ * length is limited by the pattern (/8 to /32). 0.0.0.0/0 and every other range wider than /8
+ * (/1 … /7: half the internet and so on) are refused at the parameter, for HTTPS as for SSH.
+ */
 export const CIDR_PATTERN =
-  '^(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([0-9]|[1-2][0-9]|3[0-2])$';
+  '^(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([8-9]|[1-2][0-9]|3[0-2])$';
 
 /** SSM parameter names as the template takes them: hierarchical, so the ARN is `…:parameter${name}` */
 export const PASSWORD_PARAMETER_PATTERN = '^/[a-zA-Z0-9_.\\-/]{1,1010}$';
@@ -118,10 +123,14 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
         Description: 'A subnet of that VPC (public, if the admin page is to be reached from the internet)',
       },
       HttpsCidr: {
+        // refused rather than warned: CloudFormation has no warnings (a Rule passes or fails the
+        // launch), and the admin page installs software as root; whoever wants it public puts
+        // their own load balancer or VPN in front, or names their offices' ranges
         Type: 'String',
         AllowedPattern: CIDR_PATTERN,
-        ConstraintDescription: 'an IPv4 CIDR such as 203.0.113.0/24',
-        Description: 'The addresses allowed to reach the admin page on port 443',
+        ConstraintDescription: 'an IPv4 CIDR from /8 to /32 such as 203.0.113.0/24 (not 0.0.0.0/0)',
+        Description:
+          'The addresses allowed to reach the admin page on port 443: your network, at most a /8 (the whole internet is refused)',
       },
       AllocateElasticIp: {
         Type: 'String',
@@ -150,7 +159,7 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
         Type: 'String',
         Default: '',
         AllowedPattern: `^$|${CIDR_PATTERN}`,
-        ConstraintDescription: 'empty, or an IPv4 CIDR narrower than the whole internet',
+        ConstraintDescription: 'empty, or an IPv4 CIDR from /8 to /32 (not 0.0.0.0/0)',
         Description: 'SSH (port 22) stays closed unless a CIDR is given here',
       },
       ChannelUrl: {
@@ -167,7 +176,17 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
         Description: 'If the channel is a private S3 bucket, its name: the appliance may read it',
       },
     },
+    // the CIDR pattern refuses these first; the Rules keep refusing them should the pattern be loosened
     Rules: {
+      HttpsNotFromAnywhere: {
+        Assertions: [
+          {
+            Assert: { 'Fn::Not': [{ 'Fn::Contains': [['0.0.0.0/0'], ref('HttpsCidr')] }] },
+            AssertDescription:
+              'The admin page must not be open to the whole internet; give your network (at most a /8)',
+          },
+        ],
+      },
       SshNotFromAnywhere: {
         Assertions: [
           {

@@ -79,6 +79,14 @@ export function checkRules(t: Any): string[] {
   const rules = JSON.stringify(t.Rules ?? {});
   if (!rules.includes('"0.0.0.0/0"') || !rules.includes('"Ref":"SshCidr"'))
     broken.push('a Rule must refuse SshCidr 0.0.0.0/0');
+  if (!rules.includes('"Ref":"HttpsCidr"')) broken.push('a Rule must refuse HttpsCidr 0.0.0.0/0');
+  // the patterns themselves must refuse every range wider than a /8
+  for (const p of ['HttpsCidr', 'SshCidr']) {
+    const pattern = t.Parameters?.[p]?.AllowedPattern;
+    const re = typeof pattern === 'string' ? new RegExp(pattern) : null;
+    if (!re || ['0.0.0.0/0', '0.0.0.0/1', '128.0.0.0/1', '10.0.0.0/7'].some((c) => re.test(c)))
+      broken.push(`${p} must refuse ranges wider than a /8`);
+  }
 
   for (const [, role] of byType('AWS::IAM::Role')) {
     if (role.Properties?.ManagedPolicyArns) broken.push('the role must not attach managed policies');

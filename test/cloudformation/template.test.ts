@@ -229,6 +229,27 @@ describe('our rules', () => {
       'a Rule must refuse SshCidr 0.0.0.0/0',
     ],
     [
+      'HTTPS from anywhere allowed by the pattern',
+      (t) => {
+        t.Parameters.HttpsCidr.AllowedPattern = '^.*$';
+      },
+      'HttpsCidr must refuse ranges wider than a /8',
+    ],
+    [
+      'SSH from a /1 allowed by the pattern',
+      (t) => {
+        t.Parameters.SshCidr.AllowedPattern = t.Parameters.SshCidr.AllowedPattern.replace('[8-9]', '[0-9]');
+      },
+      'SshCidr must refuse ranges wider than a /8',
+    ],
+    [
+      'no rule against an open admin page',
+      (t) => {
+        delete t.Rules.HttpsNotFromAnywhere;
+      },
+      'a Rule must refuse HttpsCidr 0.0.0.0/0',
+    ],
+    [
       'a role allowed too much',
       (t) => {
         t.Resources.Role.Properties.Policies[0].PolicyDocument.Statement.push({
@@ -358,6 +379,50 @@ describe('rendering', () => {
       expect(pattern.test(bad), bad).toBe(false);
   });
 
+  test('the CIDR patterns take exactly the IPv4 CIDRs from /8 to /32 (checked against every prefix)', () => {
+    const t = fresh();
+    const https = new RegExp(t.Parameters.HttpsCidr.AllowedPattern);
+    const ssh = new RegExp(t.Parameters.SshCidr.AllowedPattern);
+    // an independent judge: four decimal octets 0-255 without leading zeros, a prefix 8-32
+    const judge = (c: string) => {
+      const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(c);
+      if (!m) return false;
+      const octets = m.slice(1, 5);
+      if (octets.some((o) => Number(o) > 255 || (o.length > 1 && o.startsWith('0')))) return false;
+      const prefix = m[5]!;
+      return !(prefix.length > 1 && prefix.startsWith('0')) && Number(prefix) >= 8 && Number(prefix) <= 32;
+    };
+    const addresses = ['0.0.0.0', '10.0.0.0', '128.0.0.0', '203.0.113.7', '255.255.255.255', '192.168.1.0'];
+    const cases: string[] = [];
+    for (const a of addresses) for (let p = 0; p <= 40; p++) cases.push(`${a}/${p}`);
+    cases.push(
+      '',
+      'anywhere',
+      '0.0.0.0/00',
+      '10.0.0.0/08',
+      '10.0.0.0',
+      '10.0.0/8',
+      '010.0.0.0/8',
+      '256.0.0.0/8',
+      '10.0.0.0/8 ',
+      ' 10.0.0.0/8',
+      '10.0.0.0/8\n',
+      '10.0.0.0/-1',
+      '::/0',
+      '2001:db8::/32',
+      '10.0.0.0/8/8',
+    );
+    let accepted = 0;
+    for (const c of cases) {
+      expect(https.test(c), JSON.stringify(c)).toBe(judge(c));
+      expect(ssh.test(c), JSON.stringify(c)).toBe(c === '' || judge(c));
+      if (judge(c)) accepted++;
+    }
+    // 6 addresses × 25 prefixes (/8 … /32); every /0 … /7 refused
+    expect(accepted).toBe(150);
+    expect(cases.length).toBeGreaterThan(250);
+  });
+
   test('the CIDR patterns accept CIDRs and refuse junk', () => {
     const t = fresh();
     const https = new RegExp(t.Parameters.HttpsCidr.AllowedPattern);
@@ -368,6 +433,10 @@ describe('rendering', () => {
     expect(https.test('10.0.0.0/33')).toBe(false);
     expect(ssh.test('')).toBe(true);
     expect(ssh.test('198.51.100.7/32')).toBe(true);
+    expect(https.test('0.0.0.0/0')).toBe(false);
+    expect(ssh.test('0.0.0.0/1')).toBe(false);
+    expect(ssh.test('10.0.0.0/7')).toBe(false);
+    expect(https.test('10.0.0.0/8')).toBe(true);
     expect(ssh.test('anywhere')).toBe(false);
   });
 });
