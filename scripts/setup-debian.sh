@@ -47,3 +47,7 @@ python3 -m venv --help >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $SUDO a
 "$TUF_CACHE/venv-tuf/bin/pip" install -q --disable-pip-version-check 'tuf==7.0.1'
 command -v go >/dev/null || { echo "setup: go is required for the go-tuf interop client (test/interop/go-tuf-client)" >&2; exit 1; }
 (cd test/interop/go-tuf-client && nice -n 10 go build -o "$TUF_CACHE/bin/go-tuf-client" .)
+# cfn-lint, AWS's CloudFormation linter (test/cloudformation/cfn-lint.test.ts): every package pinned
+# in the test's requirements file, in a venv in the same cache outside the checkout
+[ -x "$TUF_CACHE/venv-cfn-lint/bin/python" ] || python3 -m venv "$TUF_CACHE/venv-cfn-lint"
+"$TUF_CACHE/venv-cfn-lint/bin/pip" install -q --disable-pip-version-check -r test/cloudformation/cfn-lint-requirements.txt
