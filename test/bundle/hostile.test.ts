@@ -288,6 +288,33 @@ describe('the archive itself', () => {
     await expectRefused(good.A, 'BUNDLE_TOO_LARGE', { limits: { maxEntries: 6 } });
     await expectRefused(good.A, 'BUNDLE_TOO_LARGE', { limits: { maxBundleBytes: 10_000 } });
   });
+  it('junk root entries before release.json: refused once the unsigned head passes its cap', async () => {
+    // each under the per-file limit, together 20 MiB: read before any signature can be checked
+    const junk = await variant('junk-roots', (es) => {
+      const at = es.findIndex((e) => e.name.startsWith('metadata/'));
+      const roots = Array.from({ length: 6 }, (_, i) => ({
+        name: `metadata/${1000 + i}.root.json`,
+        data: Buffer.alloc(3.5 * 2 ** 20, 0x20),
+      }));
+      return [...es.slice(0, at), ...roots, ...es.slice(at)];
+    });
+    const rss = process.memoryUsage.rss();
+    await expectRefused(junk, 'BUNDLE_TOO_LARGE');
+    // the default cap is 16 MiB: far less than the 400 MiB junk that once took 537 MB RSS
+    expect(process.memoryUsage.rss() - rss).toBeLessThan(200 * 2 ** 20);
+    // many small roots: the count is capped too
+    const many = await variant('many-roots', (es) => {
+      const at = es.findIndex((e) => e.name.startsWith('metadata/'));
+      const roots = Array.from({ length: 300 }, (_, i) => ({
+        name: `metadata/${1000 + i}.root.json`,
+        data: Buffer.from('{}'),
+      }));
+      return [...es.slice(0, at), ...roots, ...es.slice(at)];
+    });
+    await expectRefused(many, 'BUNDLE_TOO_LARGE');
+    // the control: the good bundle passes under the same default limits
+    await expect(readBundle(good.A, { trustedRoot: rootA(), blobs: null })).resolves.toBeTruthy();
+  });
   it('a blob before release.json and its signatures', async () => {
     const b = await variant('blob-first', (es) => {
       const i = idx(es, BLOB);

@@ -1,5 +1,5 @@
-// The service over the REAL engine (H3 openBox/initBox), the real demo bundles (H2 buildDemo, H1
-// bundle format) and the cluster stand-in, on 127.0.0.1: the first password hand-off, refused
+// The service over the REAL engine (openBox/initBox), the real demo bundles (examples/demo, the
+// bundle format of updater/bundle) and the cluster stand-in, on 127.0.0.1: the first password hand-off, refused
 // uploads (not a bundle, tampered: nothing staged), an update through the API with its events, and
 // two applies at once.
 import { existsSync } from 'node:fs';
@@ -19,6 +19,7 @@ import {
 import { call, login } from './helpers.ts';
 
 const PASSWORD = 'first boot passphrase';
+const NEW_PASSWORD = 'a harbour of quiet lanterns';
 let demo: Demo;
 let root: string;
 let svc: RunningService;
@@ -52,7 +53,16 @@ beforeAll(async () => {
     port: (svc.app.server.address() as { port: number }).port,
     ca: await readFile(join(root, 'etc/drydock/tls/cert.pem')),
   };
-  ({ cookie, csrf } = await login(h, PASSWORD));
+  // a password from first boot must change before anything else answers
+  const first = await login(h, PASSWORD);
+  expect((await call(h, 'GET', '/api/v1/status', { cookie: first.cookie })).status).toBe(403);
+  const changed = await call(h, 'POST', '/api/v1/password', {
+    cookie: first.cookie,
+    csrf: first.csrf,
+    body: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD },
+  });
+  expect(changed.status).toBe(200);
+  ({ cookie, csrf } = await login(h, NEW_PASSWORD));
 }, 300_000);
 
 afterAll(async () => {
@@ -73,7 +83,7 @@ async function waitFor(state: string[], ms = 60_000) {
 }
 
 describe('service over the real engine', () => {
-  it('took the first password from initial-admin.json (seam 7) and deleted the file', async () => {
+  it('took the first password from initial-admin.json, forced its change, and deleted the file', async () => {
     expect(existsSync(initialAdminPath(root))).toBe(false);
     expect(csrf).not.toBe('');
     const s = await status();

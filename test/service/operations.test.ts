@@ -2,7 +2,8 @@
 // limits, one operation at a time, events, metrics, settings validation, certificate swap, support bundle.
 
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -377,11 +378,39 @@ describe('support bundle', () => {
 });
 
 describe('start', () => {
-  it('a port in use is a clear error, and nothing is left running', async () => {
+  it('a second service on the same box refuses to start and changes nothing of the first', async () => {
+    // an upload in flight leaves its spool file; a second start must not clean it away
+    const spool = spoolDir(h.root);
+    const inFlight = join(spool, 'upload-in-flight.drydock');
+    await writeFile(inFlight, 'partial bundle bytes');
     const box = new TestBox(h.root);
     await expect(
       startService({
         root: h.root,
+        listen: { host: '127.0.0.1', port: 0 },
+        redirect: null,
+        box,
+        webDir: null,
+        logStdout: null,
+        schedule: false,
+      }),
+    ).rejects.toMatchObject({
+      code: 'UPDATE_IN_PROGRESS',
+      message: expect.stringMatching(/another updater service already serves/),
+    });
+    expect(existsSync(inFlight)).toBe(true);
+    expect(box.listeners.size).toBe(0);
+    // the first still answers
+    expect((await call(h, 'GET', '/api/v1/status')).status).toBe(401);
+    await rm(inFlight);
+  });
+
+  it('a port in use is a clear error, and nothing is left running', async () => {
+    const other = await mkdtemp(join(tmpdir(), 'drydock-port-'));
+    const box = new TestBox(other);
+    await expect(
+      startService({
+        root: other,
         listen: { host: '127.0.0.1', port: h.port },
         redirect: null,
         box,
@@ -391,5 +420,17 @@ describe('start', () => {
       }),
     ).rejects.toMatchObject({ code: 'NETWORK_FAILED', message: expect.stringMatching(/in use/) });
     expect(box.listeners.size).toBe(0);
+    // the failed start released its box lock: the same root starts now on a free port
+    const again = await startService({
+      root: other,
+      listen: { host: '127.0.0.1', port: 0 },
+      redirect: null,
+      box: new TestBox(other),
+      webDir: null,
+      logStdout: null,
+      schedule: false,
+    });
+    await again.close();
+    await rm(other, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   });
 });

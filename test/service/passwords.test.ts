@@ -8,7 +8,10 @@ import {
   getUser,
   hashPassword,
   initialAdminPath,
+  isCommonPassword,
+  needsRehash,
   openServiceDatabase,
+  SERVICE_MIGRATIONS,
   setAdminPassword,
   verifyPassword,
 } from '../../updater/service/index.ts';
@@ -33,7 +36,13 @@ describe('password hashes', () => {
     const a = await hashPassword('correct horse battery');
     const b = await hashPassword('correct horse battery');
     expect(a).not.toBe(b);
-    expect(a.startsWith('scrypt$32768$8$1$')).toBe(true);
+    // OWASP's floor (N=2^17,r=8,p=1) in its 32 MiB equivalent: N=2^15, r=8, p=3
+    expect(a.startsWith('scrypt$32768$8$3$')).toBe(true);
+    expect(needsRehash(a)).toBe(false);
+    // a hash made with the old settings verifies, and is marked for a rehash
+    expect(needsRehash('scrypt$32768$8$1$c2FsdA==$aGFzaA==')).toBe(true);
+    // settings no one made are refused at once rather than computed
+    expect(await verifyPassword('x', 'scrypt$1073741824$8$1$c2FsdA==$aGFzaA==')).toBe(false);
     expect(await verifyPassword('correct horse battery', a)).toBe(true);
     expect(await verifyPassword('correct horse batterY', a)).toBe(false);
     expect(await verifyPassword('x', 'garbage')).toBe(false);
@@ -45,10 +54,15 @@ describe('password hashes', () => {
     expect(() => checkPasswordStrength('same-password-1', { current: 'same-password-1' })).toThrow(/differ/);
     expect(() => checkPasswordStrength('my-admin-password', { username: 'admin' })).toThrow(/user name/);
     expect(() => checkPasswordStrength('a good long passphrase')).not.toThrow();
+    // common passwords, and common passwords with digits or symbols around them
+    for (const p of ['qwertyuiop123', '1qaz2wsx3edc', 'Password1234!', 'sunshine2024!!', '!!Football2026'])
+      expect(() => checkPasswordStrength(p), p).toThrow(/common passwords/);
+    expect(isCommonPassword('q1w2e3r4t5y6')).toBe(true);
+    expect(isCommonPassword('lantern orbit cactus')).toBe(false);
   });
 });
 
-describe('initial admin hand-off (seam 7)', () => {
+describe('initial admin hand-off (initial-admin.json from first boot)', () => {
   it('hashes the password into the users table, keeps mustChange, deletes the file', async () => {
     const db = openServiceDatabase(root);
     const file = await writeInitial(
@@ -65,6 +79,16 @@ describe('initial admin hand-off (seam 7)', () => {
     expect(user?.hash).not.toContain('i-0abc123def456');
     expect(await verifyPassword('i-0abc123def456', user!.hash)).toBe(true);
     expect(await consumeInitialAdmin(db, root)).toEqual({ consumed: false });
+    db.close();
+  });
+
+  it('a password a deployer supplied must change at first sign-in, even if the file says not', async () => {
+    const db = openServiceDatabase(root);
+    for (const source of ['ovf', 'ec2-user-data', 'file'] as const) {
+      await writeInitial(JSON.stringify({ password: 'a deployer password', source, mustChange: false }));
+      expect(await consumeInitialAdmin(db, root)).toEqual({ consumed: true, source, mustChange: true });
+      expect(getUser(db, 'admin')?.mustChange, source).toBe(true);
+    }
     db.close();
   });
 
@@ -97,7 +121,7 @@ describe('initial admin hand-off (seam 7)', () => {
     const v = db
       .prepare("SELECT MAX(version) AS v FROM schema_migrations WHERE set_name = 'service'")
       .get() as { v: number };
-    expect(v.v).toBe(1);
+    expect(v.v).toBe(SERVICE_MIGRATIONS.length);
     db.close();
   });
 });

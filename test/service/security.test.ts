@@ -118,10 +118,22 @@ describe('sign-in', () => {
     expect(a.status).toBe(401);
     expect(b.status).toBe(401);
     expect(a.json().error.message).toBe(b.json().error.message);
-    expect(h.box.audits.some((e) => e.action === 'login' && e.result === 'error' && e.user === 'root')).toBe(
-      true,
-    );
+    expect(
+      h.box.audits.some(
+        (e) =>
+          e.action === 'login' &&
+          e.result === 'error' &&
+          e.detail === 'failed sign-in for an unknown user name',
+      ),
+    ).toBe(true);
     expect(JSON.stringify(h.box.audits)).not.toContain('nope');
+    // a name typed at sign-in is not kept as typed (people type passwords into the user field)
+    const typo = 'my secret passphrase in the wrong field';
+    await call(h, 'POST', '/api/v1/login', { body: { username: typo, password: 'x' } });
+    expect(JSON.stringify(h.box.audits)).not.toContain(typo);
+    const dump = JSON.stringify(h.svc.db.prepare('SELECT * FROM service_login_throttle').all());
+    expect(dump).not.toContain(typo);
+    expect(dump).not.toContain('root');
   });
 
   it('a malformed body is 400 USAGE, not a crash', async () => {
@@ -317,15 +329,29 @@ describe('transport and headers', () => {
     expect(js.status).toBe(200);
     expect(js.headers['content-encoding']).toBe('gzip');
     expect(js.body.length).toBeLessThan(2000);
+    // no such route: 404 for everyone (the not-found answer has no data to guard)
     const missing = await call(h, 'GET', '/api/v1/nothing-here');
-    expect(missing.status).toBe(401);
+    expect(missing.status).toBe(404);
+    expect(missing.json().error.code).toBe('NOT_FOUND');
+    // however spelled, an API path never gets the page
+    for (const p of [
+      '/API/v1/nothing',
+      '//api/v1/x',
+      '/x/../api/v1/x',
+      '/%61pi/v1/x',
+      '/api%2Fv1%2Fx',
+      '/Metrics',
+    ])
+      expect((await call(h, 'GET', p)).status, p).toBe(404);
     // refusals carry the same headers
     expect(missing.headers['content-security-policy']).toBe(csp);
     expect(missing.headers['x-frame-options']).toBe('SAMEORIGIN');
   });
 
-  it('the OpenAPI document lists every route', async () => {
-    const doc = (await call(h, 'GET', '/api/v1/openapi.json')).json();
+  it('the OpenAPI document lists every route (signed in: it is not public)', async () => {
+    expect((await call(h, 'GET', '/api/v1/openapi.json')).status).toBe(401);
+    const { cookie } = await login(h);
+    const doc = (await call(h, 'GET', '/api/v1/openapi.json', { cookie })).json();
     const paths = Object.keys(doc.paths);
     for (const p of [
       '/api/v1/login',

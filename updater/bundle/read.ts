@@ -24,6 +24,13 @@ import {
 export interface BundleLimits {
   /** each metadata file and release.json */
   maxMetadataBytes: number;
+  /**
+   * all of what comes before release.json together (roots, metadata, release.json): it is read into
+   * memory before any signature could be checked, so junk there must not cost more than this
+   */
+  maxHeadBytes: number;
+  /** root versions a bundle may carry */
+  maxRoots: number;
   maxBlobBytes: number;
   maxBundleBytes: number;
   maxEntries: number;
@@ -31,6 +38,8 @@ export interface BundleLimits {
 
 export const DEFAULT_LIMITS: BundleLimits = {
   maxMetadataBytes: 4 << 20,
+  maxHeadBytes: 16 << 20,
+  maxRoots: 256,
   maxBlobBytes: 64 * 2 ** 30,
   maxBundleBytes: 256 * 2 ** 30,
   maxEntries: 100_000,
@@ -215,6 +224,7 @@ async function read(
     const files = new Map<string, Buffer>();
     const roots: { label: string; bytes: Buffer; version: number }[] = [];
     let head: Head | undefined;
+    let headBytes = 0;
     let expected = new Map<string, number>();
     let verified = 0;
     let index = 0;
@@ -240,7 +250,18 @@ async function read(
       }
       const blob = BLOB_ENTRY.exec(name);
       if (!head) {
+        headBytes += e.header.size;
+        if (headBytes > limits.maxHeadBytes)
+          throw new DrydockError(
+            'BUNDLE_TOO_LARGE',
+            `the metadata before release.json passed ${limits.maxHeadBytes} bytes (at "${name}"); a bundle's signatures are small`,
+          );
         const root = ROOT_ENTRY.exec(name);
+        if (root && roots.length >= limits.maxRoots)
+          throw new DrydockError(
+            'BUNDLE_TOO_LARGE',
+            `the bundle carries more than ${limits.maxRoots} root versions`,
+          );
         const meta = META_ENTRY.exec(name);
         if (root)
           roots.push({

@@ -1,6 +1,6 @@
-// The service's tables live in the box's state.db (DESIGN: one SQLite file, WAL) under the
-// migration set "service", opened and migrated by the engine's openDatabase/migrate (seam 6).
-// The local equivalents stay for callers that must not load the engine.
+// The service's tables live in the box's state.db (one SQLite file in WAL mode, shared with the
+// engine) under the migration set "service", opened and migrated by the engine's openDatabase and
+// migrate (updater/engine/db.ts). The local equivalents stay for callers that must not load the engine.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -37,6 +37,16 @@ export const SERVICE_MIGRATIONS: string[] = [
      locked_until INTEGER NOT NULL DEFAULT 0
    );
    CREATE TABLE IF NOT EXISTS service_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // sign-in delays per (account, address); the account as a keyed hash (updater/service/throttle.ts)
+  `DROP TABLE IF EXISTS service_login_failures;
+   CREATE TABLE IF NOT EXISTS service_login_throttle (
+     account_key TEXT NOT NULL,
+     address TEXT NOT NULL,
+     failures INTEGER NOT NULL,
+     last_failure INTEGER NOT NULL,
+     next_allowed INTEGER NOT NULL,
+     PRIMARY KEY (account_key, address)
+   );`,
 ];
 
 export function stateDbPath(root: string): string {

@@ -15,7 +15,14 @@ export class EventHub {
   private readonly timer: NodeJS.Timeout;
   private seq = 0;
 
-  constructor(box: Box, heartbeatMs: number) {
+  constructor(
+    box: Box,
+    heartbeatMs: number,
+    private readonly policy: { perSession: number; alive: (sessionIdHash: string) => boolean } = {
+      perSession: Number.POSITIVE_INFINITY,
+      alive: () => true,
+    },
+  ) {
     this.unsubscribe = box.subscribe((e) => this.broadcast(e));
     this.timer = setInterval(() => this.heartbeat(), heartbeatMs);
     this.timer.unref();
@@ -32,6 +39,12 @@ export class EventHub {
     sessionIdHash: string,
     snapshot: BoxStatus,
   ): void {
+    // a session has a few streams at most: the oldest gives way (a reloaded page leaves its old one)
+    const own = [...this.clients].filter((c) => c.sessionIdHash === sessionIdHash);
+    for (const c of own.slice(0, Math.max(0, own.length - this.policy.perSession + 1))) {
+      this.clients.delete(c);
+      c.res.end();
+    }
     res.writeHead(200, {
       ...headers,
       'content-type': 'text/event-stream; charset=utf-8',
@@ -76,7 +89,14 @@ export class EventHub {
   }
 
   private heartbeat(): void {
-    for (const c of this.clients) c.res.write(`: ping ${new Date().toISOString()}\n\n`);
+    for (const c of this.clients) {
+      if (!this.policy.alive(c.sessionIdHash)) {
+        this.clients.delete(c);
+        c.res.end();
+        continue;
+      }
+      c.res.write(`: ping ${new Date().toISOString()}\n\n`);
+    }
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // The updater service: `drydock updater serve` (HTTPS API for the admin page and scripts), and the
-// pieces other parts call: ensureCertificate (first boot, seam 8), the "service" migrations and
-// setAdminPassword / consumeInitialAdmin (seams 6 and 7).
+// pieces other parts call: ensureCertificate (first boot), the "service" migrations, and
+// setAdminPassword / consumeInitialAdmin (the CLI and first boot's initial-admin.json).
 export {
   getMeta,
   localMigrate,
@@ -22,7 +22,10 @@ export {
   getUser,
   hashPassword,
   initialAdminPath,
+  isCommonPassword,
   MIN_PASSWORD_LENGTH,
+  needsRehash,
+  SCRYPT_PARAMS,
   setAdminPassword,
   verifyPassword,
 } from './passwords.ts';
@@ -52,8 +55,9 @@ export {
   SESSION_COOKIE,
   type ServiceDeps,
 } from './server.ts';
-export { AccountThrottle, SessionStore } from './sessions.ts';
+export { SessionStore } from './sessions.ts';
 export { redact, supportBundle } from './support.ts';
+export { endLoginDelays, LoginThrottle } from './throttle.ts';
 export {
   type CertificateFiles,
   type CertificateInfo,

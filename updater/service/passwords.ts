@@ -1,38 +1,71 @@
 // Password hashes (scrypt from node:crypto, per-user random salt, constant-time compare), the
-// admin account, and the first-password hand-off of seam 7 (initial-admin.json, consumed once).
+// admin account, and the first-password hand-off from first boot (initial-admin.json, consumed once).
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DrydockError } from '../../core/index.ts';
+import { COMMON_PASSWORDS } from './common-passwords.ts';
 import { type Db, stmt } from './db.ts';
+import { endLoginDelays } from './throttle.ts';
 
 export const ADMIN_USER = 'admin';
 export const MIN_PASSWORD_LENGTH = 12;
 
-// N=2^15, r=8: ~32 MiB and a few tens of ms per hash; stored with the hash so it can be raised later
-const PARAMS = { N: 32768, r: 8, p: 1, keylen: 32 };
+// OWASP's scrypt floor has equivalent settings (N=2^17,r=8,p=1 / 2^16,8,2 / 2^15,8,3 ...): this one
+// keeps 32 MiB per hash, which matters on a box whose updater has a MemoryMax. Stored with the hash,
+// so a hash made with weaker settings is redone at the next sign-in (needsRehash).
+export const SCRYPT_PARAMS = { N: 32768, r: 8, p: 3, keylen: 32 };
+type Params = typeof SCRYPT_PARAMS;
 
-function scrypt(password: string, salt: Buffer, p: typeof PARAMS): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scryptCb(
-      password.normalize('NFKC'),
-      salt,
-      p.keylen,
-      { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r },
-      (err, key) => (err ? reject(err) : resolve(key)),
-    ),
+// at most two hashes at once: a burst of sign-ins queues instead of taking 32 MiB each
+const MAX_CONCURRENT_HASHES = 2;
+let running = 0;
+const waiting: (() => void)[] = [];
+async function withHashSlot<T>(fn: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT_HASHES) await new Promise<void>((r) => waiting.push(r));
+  running++;
+  try {
+    return await fn();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+function scrypt(password: string, salt: Buffer, p: Params): Promise<Buffer> {
+  return withHashSlot(
+    () =>
+      new Promise<Buffer>((resolve, reject) =>
+        scryptCb(
+          password.normalize('NFKC'),
+          salt,
+          p.keylen,
+          { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r + 1024 * 1024 },
+          (err, key) => (err ? reject(err) : resolve(key)),
+        ),
+      ),
   );
 }
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scrypt(password, salt, PARAMS);
-  return `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+  const P = SCRYPT_PARAMS;
+  const key = await scrypt(password, salt, P);
+  return `scrypt$${P.N}$${P.r}$${P.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+/** Whether a stored hash was made with weaker settings than today's. */
+export function needsRehash(stored: string): boolean {
+  const [scheme, n, r, p] = stored.split('$');
+  const P = SCRYPT_PARAMS;
+  return scheme !== 'scrypt' || Number(n) * Number(p) < P.N * P.p || Number(r) < P.r;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
+  // a hash is ours, but refuse settings no one made (a tampered row must not cost minutes)
+  if (!(Number(n) <= 2 ** 20 && Number(r) <= 16 && Number(p) <= 16)) return false;
   const expected = Buffer.from(hash, 'base64');
   const key = await scrypt(password, Buffer.from(salt, 'base64'), {
     N: Number(n),
@@ -68,6 +101,21 @@ export function checkPasswordStrength(
     throw new DrydockError('PASSWORD_WEAK', 'the password must not contain the user name');
   if (new Set(password).size < 5)
     throw new DrydockError('PASSWORD_WEAK', 'the password repeats too few different characters');
+  if (isCommonPassword(password))
+    throw new DrydockError(
+      'PASSWORD_WEAK',
+      'the password is on the list of common passwords (or is one with digits or symbols added); choose another',
+    );
+}
+
+let common: Set<string> | null = null;
+/** One of the common passwords, or one of them with digits and symbols before or after it. */
+export function isCommonPassword(password: string): boolean {
+  common ??= new Set(COMMON_PASSWORDS.split('\n'));
+  const p = password.normalize('NFKC').toLowerCase();
+  if (common.has(p)) return true;
+  const core = p.replace(/^[^\p{L}]+|[^\p{L}]+$/gu, '');
+  return core.length >= 8 && common.has(core);
 }
 
 export interface UserRow {
@@ -112,18 +160,25 @@ export async function setAdminPassword(
          source = excluded.source, updated_at = excluded.updated_at`,
     ).run(username, hash, opts.mustChange ? 1 : 0, opts.source ?? null, new Date().toISOString());
     stmt(db, 'DELETE FROM service_sessions WHERE username = ?').run(username);
-    stmt(db, 'DELETE FROM service_login_failures WHERE account = ?').run(username);
   })();
+  // a new password ends the sign-in delays of the account (the console's way back in)
+  endLoginDelays(db, username);
+}
+
+/** Re-hashes a password just verified with today's settings; the account and its sessions stay. */
+export async function setPasswordHash(db: Db, username: string, password: string): Promise<void> {
+  const hash = await hashPassword(password);
+  stmt(db, 'UPDATE service_users SET hash = ? WHERE username = ?').run(hash, username);
 }
 
 export function initialAdminPath(root: string): string {
   return join(root, 'var', 'lib', 'drydock', 'secrets', 'initial-admin.json');
 }
 
-const SOURCES = new Set(['ovf', 'ec2-user-data', 'file', 'instance-id']);
+const SOURCES = new Set(['ovf', 'ec2-user-data', 'ec2-ssm-parameter', 'file', 'instance-id']);
 
 /**
- * Seam 7: when `<root>/var/lib/drydock/secrets/initial-admin.json` exists, hash its password into
+ * When `<root>/var/lib/drydock/secrets/initial-admin.json` exists, hash its password into
  * the users table and delete the file. A bad file is refused with CONFIG_INVALID and left in place
  * (nothing changed) so the one who wrote it can see and fix it.
  */
@@ -157,9 +212,11 @@ export async function consumeInitialAdmin(
     throw new DrydockError('CONFIG_INVALID', `${file} has no "password" string`);
   if (typeof d.source !== 'string' || !SOURCES.has(d.source))
     throw new DrydockError('CONFIG_INVALID', `${file}: "source" must be one of ${[...SOURCES].join(', ')}`);
-  if (typeof d.mustChange !== 'boolean')
+  if (d.mustChange !== undefined && typeof d.mustChange !== 'boolean')
     throw new DrydockError('CONFIG_INVALID', `${file}: "mustChange" must be a boolean`);
-  await setAdminPassword(db, d.password, { mustChange: d.mustChange, source: d.source });
+  // a password a deployer supplied (OVF property, user data, a file) was seen by more than the
+  // admin: it is always changed at the first sign-in, whatever the file says
+  await setAdminPassword(db, d.password, { mustChange: true, source: d.source });
   await rm(file, { force: true });
-  return { consumed: true, source: d.source, mustChange: d.mustChange };
+  return { consumed: true, source: d.source, mustChange: true };
 }

@@ -6,7 +6,9 @@ import {
   checkPasswordStrength,
   dummyPasswordHash,
   getUser,
+  needsRehash,
   setAdminPassword,
+  setPasswordHash,
   verifyPassword,
 } from './passwords.ts';
 import { LoginBody, Ok, PasswordBody, routeSchema, SessionInfo } from './schemas.ts';
@@ -43,7 +45,7 @@ export async function registerAuthRoutes(app: FastifyInstance, ctx: Context): Pr
         response: SessionInfo,
       }),
       config: {
-        auth: 'none',
+        auth: 'public',
         rateLimit: {
           max: ctx.limits.loginPerAddress.max,
           timeWindow: ctx.limits.loginPerAddress.windowMs,
@@ -53,35 +55,38 @@ export async function registerAuthRoutes(app: FastifyInstance, ctx: Context): Pr
     },
     async (req, reply) => {
       const { username, password } = req.body;
-      const locked = ctx.throttle.lockedFor(username);
-      if (locked > 0) {
-        await ctx.audit(
-          req,
-          'login',
-          `refused: account ${username} locked after failed sign-ins`,
-          'error',
-          username,
-        );
-        reply.header('retry-after', String(Math.ceil(locked / 1000)));
-        throw tooMany(locked);
+      const wait = ctx.throttle.waitFor(username, req.ip);
+      if (wait > 0) {
+        reply.header('retry-after', String(Math.ceil(wait / 1000)));
+        throw tooMany(wait);
       }
       const user = getUser(ctx.deps.db, username);
       // the same scrypt work whether or not the account exists
       const ok = (await verifyPassword(password, user?.hash ?? (await dummyPasswordHash()))) && user !== null;
       if (!ok) {
-        if (user) ctx.throttle.fail(username);
-        await ctx.audit(req, 'login', `failed sign-in for ${username}`, 'error', username);
+        // unknown names count like known ones: the answers never tell which accounts exist
+        const delay = ctx.throttle.fail(username, req.ip);
+        // a name typed at sign-in may be a password typed in the wrong field: only known ones are kept
+        await ctx.audit(
+          req,
+          'login',
+          user ? `failed sign-in for ${user.username}` : 'failed sign-in for an unknown user name',
+          'error',
+          user ? user.username : 'unknown',
+        );
+        if (delay > 0) reply.header('retry-after', String(Math.ceil(delay / 1000)));
         throw new DrydockError('UNAUTHENTICATED', 'wrong user name or password');
       }
-      ctx.throttle.succeed(username);
-      const { id, session } = ctx.sessions.create(username, req.ip);
+      ctx.throttle.succeed(username, req.ip);
+      if (needsRehash(user.hash)) await setPasswordHash(ctx.deps.db, user.username, password);
+      const { id, session } = ctx.sessions.create(user.username, req.ip);
       ctx.setSessionCookie(reply, id);
       await ctx.audit(
         req,
         'login',
         `signed in${user.mustChange ? ' (password change required)' : ''}`,
         'ok',
-        username,
+        user.username,
       );
       return sessionInfo(ctx, session);
     },
@@ -127,9 +132,13 @@ export async function registerAuthRoutes(app: FastifyInstance, ctx: Context): Pr
       const s = ctx.session(req);
       const user = getUser(ctx.deps.db, s.username);
       const { currentPassword, newPassword } = req.body;
-      if (ctx.throttle.lockedFor(s.username) > 0) throw tooMany(ctx.throttle.lockedFor(s.username));
+      const wait = ctx.throttle.waitFor(s.username, req.ip);
+      if (wait > 0) {
+        reply.header('retry-after', String(Math.ceil(wait / 1000)));
+        throw tooMany(wait);
+      }
       if (!user || !(await verifyPassword(currentPassword, user.hash))) {
-        ctx.throttle.fail(s.username);
+        ctx.throttle.fail(s.username, req.ip);
         await ctx.audit(req, 'password.change', 'refused: wrong current password', 'error');
         throw new DrydockError('FORBIDDEN', 'the current password is wrong');
       }

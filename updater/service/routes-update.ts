@@ -33,6 +33,7 @@ type Wait = { Querystring: Static<typeof WaitQuery> };
 export async function registerUpdateRoutes(app: FastifyInstance, ctx: Context): Promise<void> {
   const { box } = ctx.deps;
   const tags = ['update'];
+  let uploading = false;
 
   app.get(
     '/api/v1/status',
@@ -160,35 +161,41 @@ export async function registerUpdateRoutes(app: FastifyInstance, ctx: Context): 
         const actor = ctx.actor(req);
         const header = req.headers['content-length'];
         const declared = header === undefined ? null : Number(header);
-        return ctx.exclusive('upload', async () => {
-          let spooled: { path: string; bytes: number } | null = null;
-          try {
-            spooled = await spoolUpload({
-              root: ctx.deps.root,
-              body: req.body as NodeJS.ReadableStream,
-              declaredLength: Number.isFinite(declared) ? declared : null,
-              limit: ctx.limits.uploadBytes,
-              // other open pages see the upload too
-              onProgress: (done, total) =>
-                ctx.events.publish({
-                  type: 'progress',
-                  step: 'upload',
-                  done,
-                  total,
-                  at: new Date(ctx.now()).toISOString(),
-                }),
-            });
-            return await box.stage(actor, spooled.path);
-          } catch (err) {
-            const e = err as DrydockError;
-            // refusals before the engine saw the file are audited here; the engine audits its own
-            if (!spooled)
-              await ctx.audit(req, 'bundle.upload', `refused: ${e.code ?? 'error'}: ${e.message}`, 'error');
-            throw err;
-          } finally {
-            if (spooled) await rm(spooled.path, { force: true });
-          }
-        });
+        // the bytes arrive outside the operation lock: an upload (which may take long, or stall)
+        // never holds up a rollback; only the short stage step below takes the lock
+        if (uploading)
+          throw new DrydockError('UPDATE_IN_PROGRESS', 'another upload is running; wait until it ends');
+        uploading = true;
+        let spooled: { path: string; bytes: number } | null = null;
+        try {
+          spooled = await spoolUpload({
+            root: ctx.deps.root,
+            body: req.body as NodeJS.ReadableStream,
+            declaredLength: Number.isFinite(declared) ? declared : null,
+            limit: ctx.limits.uploadBytes,
+            stallMs: ctx.limits.uploadStallMs,
+            // other open pages see the upload too
+            onProgress: (done, total) =>
+              ctx.events.publish({
+                type: 'progress',
+                step: 'upload',
+                done,
+                total,
+                at: new Date(ctx.now()).toISOString(),
+              }),
+          });
+          const file = spooled;
+          return await ctx.exclusive('upload', () => box.stage(actor, file.path));
+        } catch (err) {
+          const e = err as DrydockError;
+          // refusals before the engine saw the file are audited here; the engine audits its own
+          if (!spooled)
+            await ctx.audit(req, 'bundle.upload', `refused: ${e.code ?? 'error'}: ${e.message}`, 'error');
+          throw err;
+        } finally {
+          uploading = false;
+          if (spooled) await rm(spooled.path, { force: true });
+        }
       },
     );
   });

@@ -9,12 +9,13 @@ import type { Logger } from 'pino';
 import { DrydockError } from '../../core/index.ts';
 import type { Box } from '../engine/api.ts';
 import { type Db, type Migrate, type OpenDatabase, openServiceDatabase } from './db.ts';
+import { acquireInstanceLock, type InstanceLock } from './instance-lock.ts';
 import { createLogger, LogRing } from './logger.ts';
 import { consumeInitialAdmin, getUser } from './passwords.ts';
 import { boxSeed } from './policy.ts';
 import { createRedirectServer } from './redirect.ts';
 import { Scheduler } from './scheduler.ts';
-import { type Context, createService, type Limits } from './server.ts';
+import { type Context, createService, type Limits, type RouteRecord } from './server.ts';
 import { defaultExec, type Exec, ensureCertificate } from './tls.ts';
 import { cleanSpool } from './upload.ts';
 
@@ -32,7 +33,7 @@ export function parseEndpoint(text: string, defaultPort: number): Endpoint {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-/** The engine module (seam 6), loaded when present so the service runs against the real engine. */
+/** The engine module (updater/engine), loaded so the service runs against the real engine. */
 interface EngineModule {
   openBox(opts: {
     root: string;
@@ -72,6 +73,8 @@ export const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), 
 export interface RunningService {
   app: FastifyInstance;
   context: Context;
+  /** every route registered, with who may call it */
+  routes: RouteRecord[];
   url: string;
   redirect: Server | null;
   redirectUrl: string | null;
@@ -108,6 +111,21 @@ export async function startService(opts: {
   now?: () => number;
 }): Promise<RunningService> {
   const root = resolve(opts.root);
+  // before anything is opened or cleaned: a second service must change nothing of the first's
+  const instance = await acquireInstanceLock(root);
+  try {
+    return await startLocked(root, opts, instance);
+  } catch (err) {
+    await instance.release();
+    throw err;
+  }
+}
+
+async function startLocked(
+  root: string,
+  opts: Parameters<typeof startService>[0],
+  instance: InstanceLock,
+): Promise<RunningService> {
   const ring = new LogRing();
   const log = opts.logger ?? createLogger({ ring, stdout: opts.logStdout });
   let box = opts.box;
@@ -149,7 +167,7 @@ export async function startService(opts: {
 
   let scheduler: Scheduler | null = null;
   const now = opts.now ?? Date.now;
-  const { app, context } = await createService({
+  const { app, context, routes } = await createService({
     root,
     box,
     db,
@@ -204,6 +222,7 @@ export async function startService(opts: {
   return {
     app,
     context,
+    routes,
     url: address,
     redirect,
     redirectUrl,
@@ -220,6 +239,7 @@ export async function startService(opts: {
       await app.close();
       await box.close();
       db.close();
+      await instance.release();
     },
   };
 }

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
@@ -23,32 +23,53 @@ import type { Db } from './db.ts';
 import { EventHub } from './events.ts';
 import { securityHeaders } from './headers.ts';
 import { LogRing } from './logger.ts';
-import { getUser } from './passwords.ts';
+import { dummyPasswordHash, getUser } from './passwords.ts';
 import { registerAuthRoutes } from './routes-auth.ts';
 import { registerUpdateRoutes } from './routes-update.ts';
-import {
-  AccountThrottle,
-  type AccountThrottleLimits,
-  csrfMatches,
-  type Session,
-  SessionStore,
-} from './sessions.ts';
+import { csrfMatches, type Session, SessionStore } from './sessions.ts';
 import { StatusCache } from './status-cache.ts';
+import { DEFAULT_THROTTLE, LoginThrottle, type LoginThrottleLimits } from './throttle.ts';
 import { certificatePaths, type Exec } from './tls.ts';
 
 export const SESSION_COOKIE = '__Host-drydock-session';
+
+/**
+ * TLS 1.2 suites with forward secrecy and AEAD only (Mozilla's "intermediate" list): no CBC-SHA1,
+ * no CCM8, no ARIA, no RSA key exchange. TLS 1.3 suites are OpenSSL's defaults, all AEAD.
+ */
+export const TLS_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
 
 export interface Limits {
   uploadBytes: number;
   sessionIdleMs: number;
   sessionAbsoluteMs: number;
-  /** sign-in attempts per address (any account) per window */
+  /** sign-in attempts per address (any account) per window: floods get 429 */
   loginPerAddress: { max: number; windowMs: number };
-  account: AccountThrottleLimits;
+  /** growing delays per account and address */
+  throttle: LoginThrottleLimits;
   statusTtlMs: number;
   heartbeatMs: number;
   /** how long a long operation (download, apply, rollback) may take before the answer is 202 */
   operationWaitMs: number;
+  /** a request's headers must arrive within this */
+  headersTimeoutMs: number;
+  /** a request (headers and body) other than an upload must arrive within this */
+  requestTimeoutMs: number;
+  /** a socket with no traffic either way is closed after this (event streams send heartbeats) */
+  idleTimeoutMs: number;
+  /** an upload that sends nothing for this long is ended (and frees what it held) */
+  uploadStallMs: number;
+  /** open connections at most; more are refused at accept */
+  maxConnections: number;
+  /** event streams per session at most (a page holds one; reloads replace theirs) */
+  eventStreamsPerSession: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -56,10 +77,16 @@ export const DEFAULT_LIMITS: Limits = {
   sessionIdleMs: 30 * 60_000,
   sessionAbsoluteMs: 12 * 3_600_000,
   loginPerAddress: { max: 10, windowMs: 60_000 },
-  account: { maxFailures: 5, windowMs: 15 * 60_000, lockMs: 5 * 60_000 },
+  throttle: DEFAULT_THROTTLE,
   statusTtlMs: 1_000,
   heartbeatMs: 15_000,
   operationWaitMs: 500,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  idleTimeoutMs: 120_000,
+  uploadStallMs: 60_000,
+  maxConnections: 256,
+  eventStreamsPerSession: 4,
 };
 
 export interface ServiceDeps {
@@ -84,7 +111,7 @@ export interface Context {
   limits: Limits;
   now: () => number;
   sessions: SessionStore;
-  throttle: AccountThrottle;
+  throttle: LoginThrottle;
   status: StatusCache;
   events: EventHub;
   ring: LogRing;
@@ -115,8 +142,12 @@ declare module 'fastify' {
     drydockError?: DrydockError;
   }
   interface FastifyContextConfig {
-    /** 'session' (default for /api), 'none' (sign-in), 'metrics' (session or loopback) */
-    auth?: 'session' | 'none' | 'metrics';
+    /**
+     * Who may call the route. Deny by default: a route without this needs a signed-in session (and
+     * CSRF on mutations, and the forced password change done). 'public': sign-in and the page's
+     * static files; 'metrics': a session or a caller on the box itself.
+     */
+    auth?: 'session' | 'public' | 'metrics';
     /** route allowed while the password must be changed */
     duringPasswordChange?: boolean;
   }
@@ -133,7 +164,9 @@ const SERVICE_REFUSALS = new Set<ErrorCode>([
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 const MUTATION = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export async function createService(deps: ServiceDeps): Promise<{ app: FastifyInstance; context: Context }> {
+export async function createService(
+  deps: ServiceDeps,
+): Promise<{ app: FastifyInstance; context: Context; routes: RouteRecord[] }> {
   const limits: Limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const now = deps.now ?? Date.now;
   const paths = certificatePaths(deps.tlsDir);
@@ -143,18 +176,52 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
       cert: await readFile(paths.certPath),
       key: await readFile(paths.keyPath),
       minVersion: 'TLSv1.2',
+      ciphers: TLS_CIPHERS,
+      honorCipherOrder: true,
     },
     trustProxy: false,
     bodyLimit: 1024 * 1024,
+    // slow-loris and stalled clients: headers in time, bodies in time (uploads have their own
+    // stall timer in upload.ts, as a big bundle may rightly take an hour), idle sockets closed
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: 5_000,
     // status polling would flood the journal: mutations are logged by the onResponse hook below
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // a path that cannot be decoded (`%00`, `%zz`) matches no route: 404 like any such path
+    frameworkErrors: (err, _req, reply) => {
+      const code = (err as { code?: string }).code;
+      const e =
+        code === 'FST_ERR_BAD_URL'
+          ? new DrydockError('NOT_FOUND', 'no such route')
+          : new DrydockError('USAGE', 'the request is not valid');
+      reply.code(e.httpStatus).send({ error: { code: e.code, message: e.message } });
+    },
+    // a request line Node's parser cannot read (e.g. `\api\v1\status`) names no route: 404 and
+    // close, like any path that matches nothing; other parse errors keep their status
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status =
+        err.code === 'HPE_INVALID_URL'
+          ? '404 Not Found'
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? '431 Request Header Fields Too Large'
+            : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+              ? '408 Request Timeout'
+              : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    },
     forceCloseConnections: true,
     // refuse unknown fields instead of silently dropping them: bad input gets a clear error
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },
   }) as unknown as FastifyInstance;
+  const server = app.server as unknown as HttpsServer;
+  server.headersTimeout = limits.headersTimeoutMs;
+  // 0: an upload's body may take long; its stall timer and the idle timeout end a stuck one
+  server.requestTimeout = 0;
+  server.maxConnections = limits.maxConnections;
   // responses are what the box returns: the schemas document them, they do not filter them
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
@@ -163,9 +230,15 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     { idleMs: limits.sessionIdleMs, absoluteMs: limits.sessionAbsoluteMs },
     now,
   );
-  const throttle = new AccountThrottle(deps.db, limits.account, now);
+  const throttle = new LoginThrottle(deps.db, limits.throttle, now);
+  // made now, so the first sign-in with an unknown name takes as long as any other
+  await dummyPasswordHash();
   const status = new StatusCache(deps.box, limits.statusTtlMs, now);
-  const events = new EventHub(deps.box, limits.heartbeatMs);
+  const events = new EventHub(deps.box, limits.heartbeatMs, {
+    perSession: limits.eventStreamsPerSession,
+    // each heartbeat re-checks the session: a stream of a revoked or expired session ends
+    alive: (idHash) => sessions.alive(idHash),
+  });
   let busy: string | null = null;
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -243,7 +316,13 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
       });
     },
     reloadCertificate(cert, key) {
-      (app.server as unknown as HttpsServer).setSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+      (app.server as unknown as HttpsServer).setSecureContext({
+        cert,
+        key,
+        minVersion: 'TLSv1.2',
+        ciphers: TLS_CIPHERS,
+        honorCipherOrder: true,
+      });
     },
   };
 
@@ -282,11 +361,27 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     reply.code(e.httpStatus).send({ error: { code: e.code, message } });
   });
 
-  // who may call what: decided before the body is read, so an anonymous upload is refused at once
+  // every route, as registered: the security test calls each one signed out
+  const routes: RouteRecord[] = [];
+  app.addHook('onRoute', (r) => {
+    // read when asked: a plugin's own onRoute hook (the page's files) marks its routes after this one
+    const auth = () => (r.config as { auth?: RouteAuth } | undefined)?.auth ?? 'session';
+    for (const method of ([] as string[]).concat(r.method))
+      routes.push({
+        method,
+        url: r.url,
+        get auth() {
+          return auth();
+        },
+      });
+  });
+
+  // who may call what: decided from the route that matched (the router's decoded path), never from
+  // the raw URL, and before the body is read, so an anonymous upload is refused at once. The
+  // not-found handler is public: it answers 404, or the page's index.html for page paths.
   app.addHook('onRequest', async (req) => {
-    const url = req.url;
-    const auth = req.routeOptions.config?.auth ?? (url.startsWith('/api/') ? 'session' : 'none');
-    if (auth === 'none') return;
+    const auth: RouteAuth = req.is404 ? 'public' : (req.routeOptions.config?.auth ?? 'session');
+    if (auth === 'public') return;
     const session = sessions.get(req.cookies?.[SESSION_COOKIE] ?? parseCookie(req.headers.cookie));
     if (auth === 'metrics') {
       if (LOOPBACK.has(req.socket.remoteAddress ?? '') || session) return;
@@ -333,9 +428,7 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     await registerUpdateRoutes(api, ctx);
   });
 
-  app.get('/api/v1/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () =>
-    app.swagger(),
-  );
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await registerWeb(app, deps.webDir);
 
@@ -344,7 +437,14 @@ export async function createService(deps: ServiceDeps): Promise<{ app: FastifyIn
     events.close();
     loopDelay.disable();
   });
-  return { app, context: ctx };
+  return { app, context: ctx, routes };
+}
+
+export type RouteAuth = 'session' | 'public' | 'metrics';
+export interface RouteRecord {
+  method: string;
+  url: string;
+  auth: RouteAuth;
 }
 
 function parseCookie(header: string | undefined): string | undefined {
@@ -383,30 +483,60 @@ function toDrydockError(err: unknown): DrydockError {
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Drydock</title>
 <p>The admin page is not built on this machine (run <code>npm run build:web</code>). The API answers under /api/v1.</p>`;
 
+/**
+ * Whether a path that matched no route is, however spelled, an API path: those get 404, never the
+ * page (a 200 with the page for `/API/v1/status` would read as "it answered").
+ */
+export function looksLikeApi(rawPath: string): boolean {
+  let p = rawPath;
+  for (let i = 0; i < 3; i++) {
+    try {
+      const d = decodeURIComponent(p);
+      if (d === p) break;
+      p = d;
+    } catch {
+      return true;
+    }
+  }
+  p = posix.normalize(`/${p.replace(/\\/g, '/').toLowerCase()}`);
+  return p === '/api' || p.startsWith('/api/') || p.startsWith('/metrics') || p.includes('\0');
+}
+
 async function registerWeb(app: FastifyInstance, webDir: string | null): Promise<void> {
   const built = webDir !== null && existsSync(join(webDir, 'index.html'));
   if (built) {
-    await app.register(fastifyStatic, {
-      root: webDir,
-      prefix: '/',
-      wildcard: true,
-      index: ['index.html'],
-      cacheControl: false,
-      // serve .gz files the page build made, when there are; else @fastify/compress compresses on the fly
-      preCompressed: true,
-      setHeaders(res, path) {
-        // hashed assets never change; the page itself is always asked again
-        res.setHeader(
-          'cache-control',
-          path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
-        );
-      },
+    // the page's files are public (the sign-in form is part of them); only these routes are marked
+    await app.register(async (web) => {
+      web.addHook('onRoute', (r) => {
+        r.config = { ...(r.config ?? {}), auth: 'public' };
+      });
+      // the wildcard catches every path no API route matched: an API path, however spelled, is
+      // answered 404 here rather than handed to the file server
+      web.addHook('onRequest', async (req) => {
+        if (looksLikeApi(req.url.split('?')[0] ?? '/'))
+          throw new DrydockError('NOT_FOUND', `no such route: ${req.method} ${req.url.split('?')[0]}`);
+      });
+      await web.register(fastifyStatic, {
+        root: webDir,
+        prefix: '/',
+        wildcard: true,
+        index: ['index.html'],
+        cacheControl: false,
+        // serve .gz files the page build made, when there are; else @fastify/compress compresses on the fly
+        preCompressed: true,
+        setHeaders(res, path) {
+          // hashed assets never change; the page itself is always asked again
+          res.setHeader(
+            'cache-control',
+            path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+          );
+        },
+      });
     });
   }
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split('?')[0] ?? '/';
-    const api = path.startsWith('/api/') || path === '/metrics';
-    if ((req.method === 'GET' || req.method === 'HEAD') && !api) {
+    if ((req.method === 'GET' || req.method === 'HEAD') && !looksLikeApi(path)) {
       // the page routes in the browser: unknown paths get index.html
       if (built) return reply.header('cache-control', 'no-cache').sendFile('index.html');
       return reply.type('text/html; charset=utf-8').send(NOT_BUILT);

@@ -1,6 +1,5 @@
 // Sessions in SQLite: the cookie carries 32 random bytes, the table only their sha256. Each session
-// has its CSRF token, an idle timeout and an absolute timeout. Sign-in failures are counted per
-// account here too (the per-address limit is @fastify/rate-limit's).
+// has its CSRF token, an idle timeout and an absolute timeout. Sign-in delays are throttle.ts's.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Db, stmt } from './db.ts';
 
@@ -72,6 +71,16 @@ export class SessionStore {
     return this.shape(row);
   }
 
+  /** Whether the session behind an id hash still lives (no touch): event streams ask on each heartbeat. */
+  alive(idHash: string): boolean {
+    const row = stmt(this.db, 'SELECT created_at, last_seen FROM service_sessions WHERE id_hash = ?').get(
+      idHash,
+    ) as { created_at: number; last_seen: number } | undefined;
+    if (!row) return false;
+    const t = this.now();
+    return t - row.last_seen <= this.limits.idleMs && t - row.created_at <= this.limits.absoluteMs;
+  }
+
   delete(idHash: string): void {
     stmt(this.db, 'DELETE FROM service_sessions WHERE id_hash = ?').run(idHash);
   }
@@ -118,51 +127,4 @@ export function csrfMatches(session: Session, header: unknown): boolean {
   const a = Buffer.from(session.csrf);
   const b = Buffer.from(header);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-export interface AccountThrottleLimits {
-  /** failures allowed within the window before the account is locked */
-  maxFailures: number;
-  windowMs: number;
-  lockMs: number;
-}
-
-/** Per-account sign-in failures (any address), kept in SQLite so a restart does not reset them. */
-export class AccountThrottle {
-  constructor(
-    private readonly db: Db,
-    private readonly limits: AccountThrottleLimits,
-    private readonly now: () => number,
-  ) {}
-
-  /** ms until the account may try again, 0 when it may now. */
-  lockedFor(account: string): number {
-    const row = stmt(this.db, 'SELECT locked_until FROM service_login_failures WHERE account = ?').get(
-      account,
-    ) as { locked_until: number } | undefined;
-    return row ? Math.max(0, row.locked_until - this.now()) : 0;
-  }
-
-  fail(account: string): void {
-    const t = this.now();
-    this.db.transaction(() => {
-      const row = stmt(
-        this.db,
-        'SELECT failures, window_start FROM service_login_failures WHERE account = ?',
-      ).get(account) as { failures: number; window_start: number } | undefined;
-      const fresh = !row || t - row.window_start > this.limits.windowMs;
-      const failures = fresh ? 1 : row.failures + 1;
-      const lockedUntil = failures >= this.limits.maxFailures ? t + this.limits.lockMs : 0;
-      stmt(
-        this.db,
-        `INSERT INTO service_login_failures (account, failures, window_start, locked_until) VALUES (?, ?, ?, ?)
-           ON CONFLICT(account) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start,
-             locked_until = excluded.locked_until`,
-      ).run(account, failures, fresh ? t : row.window_start, lockedUntil);
-    })();
-  }
-
-  succeed(account: string): void {
-    stmt(this.db, 'DELETE FROM service_login_failures WHERE account = ?').run(account);
-  }
 }

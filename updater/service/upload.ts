@@ -28,6 +28,8 @@ export async function spoolUpload(opts: {
   body: NodeJS.ReadableStream;
   declaredLength: number | null;
   limit: number;
+  /** ends the upload when nothing arrives for this long (0: never) */
+  stallMs?: number;
   onProgress?: (done: number, total: number | null) => void;
 }): Promise<{ path: string; bytes: number }> {
   const { limit, declaredLength } = opts;
@@ -49,8 +51,22 @@ export async function spoolUpload(opts: {
   const path = join(dir, `upload-${Date.now()}-${randomBytes(6).toString('hex')}.drydock`);
   let bytes = 0;
   let lastReport = 0;
+  let stalled = false;
+  let stallTimer: NodeJS.Timeout | null = null;
+  const armStall = () => {
+    if (!opts.stallMs) return;
+    if (stallTimer) clearTimeout(stallTimer);
+    stallTimer = setTimeout(() => {
+      stalled = true;
+      const body = opts.body as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+      body.destroy?.(new Error('upload stalled'));
+      counter.destroy(new Error('upload stalled'));
+    }, opts.stallMs);
+    stallTimer.unref();
+  };
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
+      armStall();
       bytes += chunk.length;
       if (bytes > limit) {
         cb(new DrydockError('BUNDLE_TOO_LARGE', `the upload passed the limit of ${limit} bytes`));
@@ -64,6 +80,7 @@ export async function spoolUpload(opts: {
     },
   });
   try {
+    armStall();
     await pipeline(opts.body, counter, createWriteStream(path, { mode: 0o600, flags: 'wx' }));
     if (declaredLength !== null && bytes !== declaredLength)
       throw new DrydockError(
@@ -73,11 +90,18 @@ export async function spoolUpload(opts: {
     return { path, bytes };
   } catch (err) {
     await rm(path, { force: true });
+    if (stalled)
+      throw new DrydockError(
+        'BUNDLE_TRUNCATED',
+        `the upload sent nothing for ${Math.round((opts.stallMs ?? 0) / 1000)} s after ${bytes} bytes and was ended`,
+      );
     if (err instanceof DrydockError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT')
       throw new DrydockError('DISK_FULL', 'no space left for the upload');
     // the client went away or the connection broke
     throw new DrydockError('BUNDLE_TRUNCATED', 'the upload was interrupted before it ended', { cause: err });
+  } finally {
+    if (stallTimer) clearTimeout(stallTimer);
   }
 }
