@@ -1,6 +1,7 @@
 // The shell: session, navigation, the live update state shared by every screen.
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, currentSession, logout, request, type Session, setUnauthenticatedHandler } from './api.ts';
+import { type AppContext, AppContextProvider } from './context.ts';
 import { applyEvent, connectEvents, fromStatus, initialLive, isBusy, type Live } from './live.ts';
 import { ROUTES, type Route, useRoute } from './route.ts';
 import { Overview } from './screens/overview.tsx';
@@ -11,16 +12,6 @@ import { Support } from './screens/support.tsx';
 import { SoftwareUpdate } from './screens/update.tsx';
 import type { BoxStatus, UpdateEvent } from './types.ts';
 import { stateLabel } from './words.ts';
-
-export interface AppContext {
-  session: Session;
-  status: BoxStatus | null;
-  live: Live;
-  /** an update or rollback runs on the box: mutations wait */
-  running: boolean;
-  refresh: () => Promise<void>;
-  statusError: string | null;
-}
 
 export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
@@ -192,21 +183,23 @@ function SignedIn(props: { session: Session; onSignOut: () => void }) {
         </div>
       )}
       <main id="main" ref={mainRef}>
-        <Screen route={route} ctx={ctx} />
+        <AppContextProvider.Provider value={ctx}>
+          <Screen route={route} />
+        </AppContextProvider.Provider>
       </main>
     </div>
   );
 }
 
-function Screen(props: { route: Route; ctx: AppContext }) {
+function Screen(props: { route: Route }) {
   switch (props.route) {
     case 'update':
-      return <SoftwareUpdate ctx={props.ctx} />;
+      return <SoftwareUpdate />;
     case 'settings':
-      return <Settings ctx={props.ctx} />;
+      return <Settings />;
     case 'support':
-      return <Support ctx={props.ctx} />;
+      return <Support />;
     default:
-      return <Overview ctx={props.ctx} />;
+      return <Overview />;
   }
 }

@@ -1,8 +1,9 @@
-import type { AppContext } from '../app.tsx';
+import { useAppContext } from '../context.ts';
 import { formatAgo, formatBytes, formatTime, percent } from '../format.ts';
 import { stateLabel } from '../words.ts';
 
-export function Overview({ ctx }: { ctx: AppContext }) {
+export function Overview() {
+  const ctx = useAppContext();
   const s = ctx.status;
   if (!s) return <Heading busy />;
   const unhealthy = s.workloads.filter((w) => !w.ready);

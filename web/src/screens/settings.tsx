@@ -1,7 +1,7 @@
 // Settings: update channel, check schedule, auto-stage, maintenance window; TLS certificate; password.
 import { useEffect, useState } from 'preact/hooks';
 import { request } from '../api.ts';
-import type { AppContext } from '../app.tsx';
+import { useAppContext } from '../context.ts';
 import { formatTime } from '../format.ts';
 import type { Settings as SettingsData } from '../types.ts';
 import { PasswordForm } from './password.tsx';
@@ -21,7 +21,8 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export function Settings({ ctx }: { ctx: AppContext }) {
+export function Settings() {
+  const ctx = useAppContext();
   return (
     <>
       <h1 tabIndex={-1}>Settings</h1>

@@ -1,11 +1,10 @@
 // Support: the support bundle (logs, state, history, redacted config) and the audit log.
 import { useEffect, useState } from 'preact/hooks';
 import { request } from '../api.ts';
-import type { AppContext } from '../app.tsx';
 import { formatTime } from '../format.ts';
 import type { AuditEntry } from '../types.ts';
 
-export function Support(_props: { ctx: AppContext }) {
+export function Support() {
   const [audit, setAudit] = useState<AuditEntry[] | null>(null);
   const [error, setError] = useState<string | null>(null);
 

@@ -2,10 +2,10 @@
 // confirmation, live progress and outcome, roll back, offline bundle upload, history.
 import { useRef, useState } from 'preact/hooks';
 import { ApiError, request, upload } from '../api.ts';
-import type { AppContext } from '../app.tsx';
 import { ConfirmDialog } from '../components/dialog.tsx';
 import { MarkdownView } from '../components/markdown-view.tsx';
 import { AutoRollbackAccount, RollbackSteps, UpdateSteps } from '../components/progress.tsx';
+import { type AppContext, useAppContext } from '../context.ts';
 import { plainMessage } from '../errors.ts';
 import { formatAgo, formatBytes, formatDuration, formatMs, formatTime, percent } from '../format.ts';
 import type { BoxStatus, HistoryEntry, ReleaseSummary } from '../types.ts';
@@ -37,7 +37,8 @@ async function waitForStaged(version: string): Promise<void> {
   }
 }
 
-export function SoftwareUpdate({ ctx }: { ctx: AppContext }) {
+export function SoftwareUpdate() {
+  const ctx = useAppContext();
   const { status, live } = ctx;
   const [pending, setPending] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
