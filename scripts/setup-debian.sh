@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine for building and testing Drydock: the Debian packages the
-# build and the tests use (real parts, not mocks), then the npm dependencies (npm ci builds the
-# approved native packages: better-sqlite3, esbuild).
+# build and the tests use (real parts, not mocks), then the npm dependencies exactly as locked
+# (npm ci; it builds the approved native packages: better-sqlite3, esbuild).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -27,15 +27,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("setup: Node >= 20.19 is required, found "+process.version); process.exit(1) }'
-# npm ci refuses a lock that lacks other platforms' optional packages (biome, rollup, esbuild
-# binaries); a registry that serves only this platform's (as ours does) can never write them, so
-# fall back to npm install, which installs exactly the locked versions and leaves the lock as it is.
-if ! npm ci --no-audit --no-fund; then
-  echo "setup: npm ci refused the lock (optional packages of other platforms); installing from it with npm install" >&2
-  npm install --no-audit --no-fund
-  git diff --quiet -- package-lock.json 2>/dev/null || echo "setup: note: npm install changed package-lock.json" >&2
-fi
+# the range of package.json's engines (what the locked dependencies need): ^20.19.0 || >=22.12.0
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)||a===21||(a===22&&b<12)) { console.error("setup: Node ^20.19.0 || >=22.12.0 is required, found "+process.version); process.exit(1) }'
+# the lock holds every platform's optional binaries (test/repo/dependencies.test.ts checks it)
+npm ci --no-audit --no-fund
 # govc and vcsim (govmomi, from the Go module proxy) for the vSphere import test: built once per
 # version pinned in tools/govmomi/go.mod, into a cache outside the checkout
 nice -n 10 scripts/build-govmomi.sh >/dev/null

@@ -524,9 +524,10 @@ async function registerWeb(app: FastifyInstance, webDir: string | null): Promise
         cacheControl: false,
         // serve .gz files the page build made, when there are; else @fastify/compress compresses on the fly
         preCompressed: true,
-        setHeaders(res, path) {
+        // @fastify/static 10 passes the fastify reply here (8 passed the raw response)
+        setHeaders(reply, path) {
           // hashed assets never change; the page itself is always asked again
-          res.setHeader(
+          reply.header(
             'cache-control',
             path.includes('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
           );
