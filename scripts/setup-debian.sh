@@ -17,6 +17,9 @@ PACKAGES=(
   chromium                               # the admin page in a real browser
   wrk                                    # load from a second process for the service bench
   openssl
+  openssh-client                         # ssh-keygen: first-boot SSH keys, the Packer template tests
+  systemd                                # systemd-analyze verify of the appliance's units
+  iproute2 e2fsprogs                     # ip: the stand-in's pod netns; mke2fs/debugfs: test disks
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
