@@ -114,6 +114,10 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
     .option('--format <format>', 'json or yaml', 'yaml')
     .option('--out <file>', 'write to this file (default: stdout)')
     .option('--ssm-parameter <name>', 'the SSM parameter the template reads the AMI id from', '/drydock/ami')
+    .option(
+      '--amis <file>',
+      "publish-ami's --out JSON: a per-region AMI mapping, for launching in accounts without the SSM parameter",
+    )
     .option('--appliance-name <name>', 'the appliance name in descriptions')
     .option('--signal-timeout <minutes>', 'how long the stack waits for the box to report healthy', '30')
     .option('--json', 'print JSON status')
@@ -124,8 +128,10 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
         const minutes = Number(o.signalTimeout);
         if (!Number.isInteger(minutes) || minutes < 1 || minutes > 720)
           throw new DrydockError('USAGE', '--signal-timeout must be whole minutes from 1 to 720');
+        const amis = o.amis ? await readAmis(o.amis) : undefined;
         const text = renderTemplate(
           buildTemplate({
+            ...(amis ? { amis } : {}),
             ssmParameter: o.ssmParameter,
             applianceName: o.applianceName,
             signalTimeoutMinutes: minutes,
@@ -247,6 +253,33 @@ export function registerAws(program: Command, deps: AwsCliDeps = {}): void {
 
 function pace(deps: AwsCliDeps) {
   return deps.pace ? { eventPollMs: deps.pace.eventPollMs, waitDelays: deps.pace.waitDelays } : {};
+}
+
+/** The region → AMI id map of `publish-ami --out`, checked before it goes into a template. */
+async function readAmis(file: string): Promise<Record<string, string>> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new DrydockError('SPEC_FILE_MISSING', `--amis ${file} cannot be read`);
+  });
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new DrydockError('SPEC_INVALID', `--amis ${file} is not JSON`);
+  }
+  const amis = (doc as { amis?: unknown })?.amis;
+  if (!amis || typeof amis !== 'object' || Object.keys(amis).length === 0)
+    throw new DrydockError('SPEC_INVALID', `--amis ${file} has no "amis" (write it with publish-ami --out)`);
+  for (const [region, id] of Object.entries(amis))
+    if (
+      !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region) ||
+      typeof id !== 'string' ||
+      !/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/.test(id)
+    )
+      throw new DrydockError(
+        'SPEC_INVALID',
+        `--amis ${file}: ${region} → ${String(id)} is not a region and an AMI id`,
+      );
+  return amis as Record<string, string>;
 }
 
 async function loadTemplate(file: string | undefined): Promise<{ body: string; template: Template }> {

@@ -14,21 +14,16 @@ export const CIDR_PATTERN =
 /** SSM parameter names as the template takes them: hierarchical, so the ARN is `…:parameter${name}` */
 export const PASSWORD_PARAMETER_PATTERN = '^/[a-zA-Z0-9_.\\-/]{1,1010}$';
 
-export const INSTANCE_TYPES = [
-  't3.large',
-  't3.xlarge',
-  't3.2xlarge',
-  'm6i.large',
-  'm6i.xlarge',
-  'm6i.2xlarge',
-  'm7i.large',
-  'm7i.xlarge',
-  'm7i.2xlarge',
-  'c6i.xlarge',
-  'c6i.2xlarge',
-  'r6i.large',
-  'r6i.xlarge',
-] as const;
+/**
+ * Instance types by pattern, not a closed list: any family and generation (t3, m7i, c8g …) at size
+ * large or bigger, so new types need no new template. The sizes below large (nano … medium) have
+ * less than 8 GiB of memory and are refused; the pattern cannot know memory, so the description
+ * says what the box needs (c*.large has 4 GiB: too small).
+ */
+export const INSTANCE_TYPE_PATTERN =
+  '^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.(large|xlarge|[1-9][0-9]*xlarge|metal(-[0-9]+xl)?)$';
+/** examples shown in the console and checked in the tests */
+export const INSTANCE_TYPES = ['t3.large', 'm6i.large', 'm7i.xlarge', 'r6i.large', 'c6i.xlarge'] as const;
 
 export interface TemplateOptions {
   /** SSM parameter that `drydock aws publish-ami --ssm-parameter` writes */
@@ -37,6 +32,12 @@ export interface TemplateOptions {
   applianceName?: string;
   /** minutes the stack waits for the box to report its backend healthy */
   signalTimeoutMinutes?: number;
+  /**
+   * region → AMI id, from `drydock aws publish-ami --out amis.json`: the template a customer
+   * launches in their own account, where the publisher's SSM parameter does not exist. With it,
+   * AmiId is optional (empty: the image of the stack's region from this mapping).
+   */
+  amis?: Record<string, string>;
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -53,6 +54,20 @@ const notEmpty = (param: string) => ({ 'Fn::Not': [{ 'Fn::Equals': [ref(param), 
 export function buildTemplate(opts: TemplateOptions = {}): Template {
   const name = opts.applianceName ?? 'Drydock appliance';
   const timeout = opts.signalTimeoutMinutes ?? 30;
+  const amis = opts.amis && Object.keys(opts.amis).length ? opts.amis : null;
+  const amiParameter: Json = amis
+    ? {
+        Type: 'String',
+        Default: '',
+        AllowedPattern: '^$|^ami-([0-9a-f]{8}|[0-9a-f]{17})$',
+        ConstraintDescription: 'empty, or an AMI id (ami-…)',
+        Description: `Empty: the published image of this region (${Object.keys(amis).join(', ')}); or an AMI id of your own`,
+      }
+    : {
+        Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+        Default: opts.ssmParameter ?? '/drydock/ami',
+        Description: 'The SSM parameter that holds the appliance AMI id in this region',
+      };
   return {
     AWSTemplateFormatVersion: '2010-09-09',
     Description: `${name}: a single-node k3s appliance with signed, health-gated updates (drydock)`,
@@ -65,16 +80,20 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
           },
           {
             Label: { default: 'Network' },
-            Parameters: ['VpcId', 'SubnetId', 'HttpsCidr', 'AllocateElasticIp'],
+            Parameters: ['VpcId', 'SubnetId', 'PublicAddress', 'HttpsCidr', 'AllocateElasticIp'],
           },
           {
             Label: { default: 'Access' },
-            Parameters: ['AdminPasswordParameter', 'KeyName', 'SshCidr'],
+            Parameters: ['AdminPasswordParameter', 'SessionManager', 'KeyName', 'SshCidr'],
           },
           { Label: { default: 'Updates' }, Parameters: ['ChannelUrl', 'ChannelBucket'] },
         ],
         ParameterLabels: {
-          AmiId: { default: 'Appliance image (SSM parameter)' },
+          AmiId: {
+            default: amis ? 'Appliance image (empty: the published one)' : 'Appliance image (SSM parameter)',
+          },
+          PublicAddress: { default: 'Give the appliance a public IP address?' },
+          SessionManager: { default: 'Allow AWS Systems Manager Session Manager?' },
           InstanceType: { default: 'Instance type' },
           DataVolumeSize: { default: 'Data volume size (GiB)' },
           DeleteDataOnTermination: { default: 'Delete the data volume with the stack?' },
@@ -93,16 +112,13 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
       },
     },
     Parameters: {
-      AmiId: {
-        Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
-        Default: opts.ssmParameter ?? '/drydock/ami',
-        Description: 'The SSM parameter that holds the appliance AMI id in this region',
-      },
+      AmiId: amiParameter,
       InstanceType: {
         Type: 'String',
         Default: 't3.large',
-        AllowedValues: [...INSTANCE_TYPES],
-        Description: 'At least 2 vCPUs and 8 GiB of memory',
+        AllowedPattern: INSTANCE_TYPE_PATTERN,
+        ConstraintDescription: 'an EC2 instance type of size large or bigger, e.g. t3.large, m7i.xlarge',
+        Description: `At least 2 vCPUs and 8 GiB of memory (e.g. ${INSTANCE_TYPES.join(', ')})`,
       },
       DataVolumeSize: {
         Type: 'Number',
@@ -131,6 +147,20 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
         ConstraintDescription: 'an IPv4 CIDR from /8 to /32 such as 203.0.113.0/24 (not 0.0.0.0/0)',
         Description:
           'The addresses allowed to reach the admin page on port 443: your network, at most a /8 (the whole internet is refused)',
+      },
+      PublicAddress: {
+        Type: 'String',
+        Default: 'true',
+        AllowedValues: ['true', 'false'],
+        Description:
+          'false in a private subnet: no public address, and AdminUrl is the private one (reach it over VPN, Direct Connect or Session Manager port forwarding)',
+      },
+      SessionManager: {
+        Type: 'String',
+        Default: 'false',
+        AllowedValues: ['true', 'false'],
+        Description:
+          'true: the role gets AmazonSSMManagedInstanceCore, for Session Manager shells and port forwarding instead of SSH (the image must carry amazon-ssm-agent)',
       },
       AllocateElasticIp: {
         Type: 'String',
@@ -178,6 +208,19 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
     },
     // the CIDR pattern refuses these first; the Rules keep refusing them should the pattern be loosened
     Rules: {
+      ...(amis
+        ? {
+            ImageForThisRegion: {
+              RuleCondition: { 'Fn::Equals': [ref('AmiId'), ''] },
+              Assertions: [
+                {
+                  Assert: { 'Fn::Contains': [Object.keys(amis), ref('AWS::Region')] },
+                  AssertDescription: `The appliance image is published in ${Object.keys(amis).join(', ')}; launch there, or give an AMI id`,
+                },
+              ],
+            },
+          }
+        : {}),
       HttpsNotFromAnywhere: {
         Assertions: [
           {
@@ -204,7 +247,17 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
       HasChannelUrl: notEmpty('ChannelUrl'),
       HasBucket: notEmpty('ChannelBucket'),
       HasElasticIp: { 'Fn::Equals': [ref('AllocateElasticIp'), 'true'] },
+      HasPublicAddress: { 'Fn::Equals': [ref('PublicAddress'), 'true'] },
+      HasSessionManager: { 'Fn::Equals': [ref('SessionManager'), 'true'] },
+      ...(amis ? { HasAmiId: notEmpty('AmiId') } : {}),
     },
+    ...(amis
+      ? {
+          Mappings: {
+            RegionImage: Object.fromEntries(Object.entries(amis).map(([r, id]) => [r, { Ami: id }])),
+          },
+        }
+      : {}),
     Resources: {
       SecurityGroup: {
         Type: 'AWS::EC2::SecurityGroup',
@@ -241,6 +294,10 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
               { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
             ],
           },
+          // Session Manager instead of SSH, only when asked for
+          ManagedPolicyArns: ifCond('HasSessionManager', [
+            sub('arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore'),
+          ]),
           Policies: [
             {
               PolicyName: 'appliance',
@@ -322,11 +379,24 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
             LaunchTemplateId: ref('LaunchTemplate'),
             Version: { 'Fn::GetAtt': ['LaunchTemplate', 'LatestVersionNumber'] },
           },
-          ImageId: ref('AmiId'),
+          ImageId: amis
+            ? ifCond('HasAmiId', ref('AmiId'), {
+                'Fn::FindInMap': ['RegionImage', ref('AWS::Region'), 'Ami'],
+              })
+            : ref('AmiId'),
           InstanceType: ref('InstanceType'),
           KeyName: ifCond('HasKeyName', ref('KeyName')),
-          SubnetId: ref('SubnetId'),
-          SecurityGroupIds: [ref('SecurityGroup')],
+          // the interface is declared so that the public address is chosen here, not by the
+          // subnet's default: AdminUrl then knows which address the box has
+          NetworkInterfaces: [
+            {
+              DeviceIndex: '0',
+              SubnetId: ref('SubnetId'),
+              GroupSet: [ref('SecurityGroup')],
+              AssociatePublicIpAddress: ifCond('HasPublicAddress', true, false),
+              DeleteOnTermination: true,
+            },
+          ],
           IamInstanceProfile: ref('InstanceProfile'),
           UserData: { 'Fn::Base64': userData() },
           Tags: [{ Key: 'Name', Value: sub('${AWS::StackName}') }],
@@ -340,8 +410,23 @@ export function buildTemplate(opts: TemplateOptions = {}): Template {
     },
     Outputs: {
       AdminUrl: {
-        Description: 'The admin page',
-        Value: ifCond('HasElasticIp', sub('https://${ElasticIp}'), sub('https://${Instance.PublicDnsName}')),
+        Description:
+          "The admin page (self-signed certificate: compare its SHA-256 fingerprint with the one first boot prints to the instance's system log)",
+        Value: ifCond(
+          'HasElasticIp',
+          sub('https://${ElasticIp}'),
+          ifCond(
+            'HasPublicAddress',
+            sub('https://${Instance.PublicIp}'),
+            sub('https://${Instance.PrivateIp}'),
+          ),
+        ),
+      },
+      CertificateFingerprint: {
+        Description: 'Where to read the admin page certificate fingerprint before trusting it',
+        Value: sub(
+          'EC2 console, instance ${Instance}, Actions, Monitor, Get system log: the line "TLS certificate SHA-256 ..." of first boot',
+        ),
       },
       AdminUrlPrivate: {
         Description: 'The admin page from inside the VPC',

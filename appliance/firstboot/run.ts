@@ -1,6 +1,7 @@
 // First boot: read the settings, refuse the bad ones (safe defaults instead), apply the rest, make
 // the certificate, grow the data disk, record it. Done once: a later boot with nothing pending
 // writes nothing at all; refused or missing required settings are read again at the next boot.
+import { X509Certificate } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import {
   type ApplyContext,
@@ -209,6 +210,16 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
   const ensure = opts.ensureCertificate ?? (await serviceEnsureCertificate()) ?? opensslCertificate(exec);
   await ensure({ dir: under(root, PATHS.tlsDir), ...subjects });
   notes.push(`TLS certificate for ${[...subjects.names, ...subjects.ips].join(', ')}`);
+  // printed to the console (the EC2 system log, the VM console), so the admin can check the
+  // self-signed certificate before trusting it on the first visit
+  const certPem = await readText(under(root, `${PATHS.tlsDir}/cert.pem`));
+  if (certPem) {
+    try {
+      notes.push(`TLS certificate SHA-256 ${new X509Certificate(certPem).fingerprint256}`);
+    } catch {
+      notes.push('TLS certificate: cert.pem is not a readable certificate');
+    }
+  }
 
   if (!done) {
     const grow = await growDataFilesystem(root, exec);

@@ -120,6 +120,8 @@ describe('first boot from the OVF environment (ISO transport)', () => {
     expect(cert.subjectAltName).toContain('DNS:portal01.example.com');
     expect(cert.subjectAltName).toContain('IP Address:192.0.2.10');
     expect(statSync(join(root, 'etc/drydock/tls/key.pem')).mode & 0o777).toBe(0o600);
+    // its fingerprint goes to the console, where the admin checks it before trusting the page
+    expect(r.notes).toContain(`TLS certificate SHA-256 ${cert.fingerprint256}`);
     // growpart on the parent disk and partition number, then resize2fs on the partition
     expect(calls).toContainEqual(['growpart', '/dev/vdb', '1']);
     expect(calls).toContainEqual(['resize2fs', '/dev/vdb1']);

@@ -1,6 +1,6 @@
 // `drydock aws publish-ami` and `drydock aws template` through the command line parser, with the
 // AWS stand-in injected: flags reach the flow, results and errors come out as the CLI prints them.
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -138,6 +138,31 @@ describe('drydock aws template', () => {
     const t = parseYaml(await readFile(yaml, 'utf8'));
     expect(t.Parameters.AmiId.Default).toBe('/acme/ami');
     expect(t.Resources.Instance.CreationPolicy.ResourceSignal.Timeout).toBe('PT45M');
+  });
+
+  test("--amis turns publish-ami's output into the per-region mapping; bad files are refused", async () => {
+    const amis = join(dir, 'amis.json');
+    await writeFile(
+      amis,
+      JSON.stringify({
+        name: 'drydock-demo 1.0.0',
+        bootMode: 'uefi-preferred',
+        snapshotId: 'snap-0123456789abcdef0',
+        amis: { 'eu-west-1': 'ami-0123456789abcdef0', 'us-east-1': 'ami-0fedcba9876543210' },
+        sharedWith: ['111122223333'],
+      }),
+    );
+    const out = join(dir, 'customer.json');
+    expect((await run(['template', '--format', 'json', '--out', out, '--amis', amis])).code).toBe(0);
+    const t = JSON.parse(await readFile(out, 'utf8'));
+    expect(t).toEqual(
+      buildTemplate({ amis: { 'eu-west-1': 'ami-0123456789abcdef0', 'us-east-1': 'ami-0fedcba9876543210' } }),
+    );
+    expect(t.Mappings.RegionImage['us-east-1'].Ami).toBe('ami-0fedcba9876543210');
+    await writeFile(amis, JSON.stringify({ amis: { 'eu-west-1': 'not-an-ami' } }));
+    const bad = await run(['template', '--format', 'json', '--out', join(dir, 'bad.json'), '--amis', amis]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('is not a region and an AMI id');
   });
 
   test('an unknown format is refused and no file is written', async () => {

@@ -61,6 +61,11 @@ describe('cfn-lint on the rendered template', () => {
     const variants = {
       default: buildTemplate(),
       options: buildTemplate({ ssmParameter: '/acme/ami', applianceName: 'Acme', signalTimeoutMinutes: 45 }),
+      // the customer-account template, AMIs per region from publish-ami
+      customer: buildTemplate({
+        applianceName: 'Acme',
+        amis: { 'eu-west-1': 'ami-0123456789abcdef0', 'us-east-1': 'ami-0fedcba9876543210' },
+      }),
     };
     const files = Object.entries(variants).flatMap(([name, t]) => [
       write(`${name}.json`, renderTemplate(t, 'json')),

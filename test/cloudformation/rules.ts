@@ -89,7 +89,19 @@ export function checkRules(t: Any): string[] {
   }
 
   for (const [, role] of byType('AWS::IAM::Role')) {
-    if (role.Properties?.ManagedPolicyArns) broken.push('the role must not attach managed policies');
+    const managed = role.Properties?.ManagedPolicyArns;
+    if (managed) {
+      // only Session Manager's own policy, only when the deployer asked for it
+      const [cond, list, none] = managed['Fn::If'] ?? [];
+      const ok =
+        cond &&
+        t.Conditions?.[cond]?.['Fn::Equals']?.[0]?.Ref === 'SessionManager' &&
+        none?.Ref === 'AWS::NoValue' &&
+        Array.isArray(list) &&
+        list.length === 1 &&
+        list[0]?.['Fn::Sub'] === 'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore';
+      if (!ok) broken.push('the role may attach only AmazonSSMManagedInstanceCore, only for Session Manager');
+    }
     for (const policy of role.Properties?.Policies ?? []) {
       for (const entry of policy.PolicyDocument?.Statement ?? []) {
         for (const { cond, value: s } of unwrapIf(entry)) {
@@ -138,7 +150,19 @@ export function checkRules(t: Any): string[] {
   );
   if (Object.keys(t.Parameters ?? {}).some((p) => !grouped.has(p)))
     broken.push('every parameter must be in a console parameter group');
-  if (t.Parameters?.AmiId?.Type !== 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>')
-    broken.push('the AMI must come from an SSM parameter');
+  const image = byType('AWS::EC2::Instance')[0]?.[1]?.Properties?.ImageId;
+  const fromSsm =
+    t.Parameters?.AmiId?.Type === 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>' && isRef(image, 'AmiId');
+  const fromMapping =
+    t.Parameters?.AmiId?.Type === 'String' &&
+    JSON.stringify(image).includes('"Fn::FindInMap":["RegionImage",{"Ref":"AWS::Region"},"Ami"]') &&
+    JSON.stringify(t.Rules ?? {}).includes('"Ref":"AWS::Region"');
+  if (!fromSsm && !fromMapping)
+    broken.push(
+      'the AMI must come from an SSM parameter or a per-region mapping (with a Rule for other regions)',
+    );
+  const url = JSON.stringify(t.Outputs?.AdminUrl?.Value ?? {});
+  if (!url.includes('${Instance.PrivateIp}') || !url.includes('HasPublicAddress'))
+    broken.push('AdminUrl must fall back to the private address without a public one');
   return [...new Set(broken)];
 }

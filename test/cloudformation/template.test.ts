@@ -12,7 +12,7 @@ import {
 import { describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { checkSettings, parseUserData } from '../../appliance/index.ts';
-import { buildTemplate, quickCreateUrl, renderTemplate } from '../../cloudformation/index.ts';
+import { buildTemplate, INSTANCE_TYPES, quickCreateUrl, renderTemplate } from '../../cloudformation/index.ts';
 import { checkRules } from './rules.ts';
 import { validateTemplate } from './spec-validator.ts';
 
@@ -136,14 +136,132 @@ describe('the template against the AWS resource specification', () => {
   test('values the CFN spec leaves open are among the EC2 API enums', () => {
     const t = fresh();
     const data = t.Resources.LaunchTemplate.Properties.LaunchTemplateData;
-    for (const type of t.Parameters.InstanceType.AllowedValues)
+    // the examples are real types, and the pattern takes them
+    const pattern = new RegExp(t.Parameters.InstanceType.AllowedPattern);
+    for (const type of INSTANCE_TYPES) {
       expect(Object.values(_InstanceType), type).toContain(type);
+      expect(pattern.test(type), type).toBe(true);
+    }
     for (const m of data.BlockDeviceMappings) expect(Object.values(VolumeType)).toContain(m.Ebs.VolumeType);
     expect(Object.values(LaunchTemplateHttpTokensState)).toContain(data.MetadataOptions.HttpTokens);
     expect(Object.values(LaunchTemplateInstanceMetadataEndpointState)).toContain(
       data.MetadataOptions.HttpEndpoint,
     );
     expect(Object.values(DomainType)).toContain(t.Resources.ElasticIp.Properties.Domain);
+  });
+});
+
+describe('instance types by pattern', () => {
+  test('every EC2 type of size large or bigger passes, every smaller one and junk is refused', () => {
+    const pattern = new RegExp(fresh().Parameters.InstanceType.AllowedPattern);
+    const all = Object.values(_InstanceType) as string[];
+    const small = /\.(nano|micro|small|medium)$/;
+    let taken = 0;
+    for (const type of all) {
+      expect(pattern.test(type), type).toBe(!small.test(type));
+      if (!small.test(type)) taken++;
+    }
+    // the EC2 SDK knows several hundred types; nearly all are large or bigger
+    expect(taken).toBeGreaterThan(500);
+    for (const junk of [
+      '',
+      'large',
+      't3',
+      't3.',
+      'T3.large',
+      't3.large ',
+      't3.huge',
+      'm7i.0xlarge',
+      'a.b.large',
+    ])
+      expect(pattern.test(junk), junk).toBe(false);
+    // types newer than this SDK's list (a new family or size) still pass
+    for (const future of ['m9i.large', 'x9gd.48xlarge', 'c9a.metal-48xl'])
+      expect(pattern.test(future)).toBe(true);
+  });
+});
+
+describe('a template for the customer account (AMIs from publish-ami)', () => {
+  const amis = { 'eu-west-1': 'ami-0123456789abcdef0', 'us-east-1': 'ami-0fedcba9876543210' };
+  const own = (): Any => structuredClone(buildTemplate({ amis }));
+
+  test('passes the resource schemas, our rules and cfn-lint’s shape: mapping per region, AMI id optional', async () => {
+    const t = own();
+    expect(await validateTemplate(t)).toEqual([]);
+    expect(checkRules(t)).toEqual([]);
+    expect(t.Mappings.RegionImage).toEqual({
+      'eu-west-1': { Ami: 'ami-0123456789abcdef0' },
+      'us-east-1': { Ami: 'ami-0fedcba9876543210' },
+    });
+    expect(t.Parameters.AmiId).toMatchObject({ Type: 'String', Default: '' });
+    expect(t.Resources.Instance.Properties.ImageId).toEqual({
+      'Fn::If': [
+        'HasAmiId',
+        { Ref: 'AmiId' },
+        { 'Fn::FindInMap': ['RegionImage', { Ref: 'AWS::Region' }, 'Ami'] },
+      ],
+    });
+    // a region without a published image needs an AMI id
+    expect(t.Rules.ImageForThisRegion.Assertions[0].Assert).toEqual({
+      'Fn::Contains': [['eu-west-1', 'us-east-1'], { Ref: 'AWS::Region' }],
+    });
+    const ami = new RegExp(t.Parameters.AmiId.AllowedPattern);
+    for (const ok of ['', 'ami-12345678', 'ami-0123456789abcdef0']) expect(ami.test(ok), ok).toBe(true);
+    for (const bad of ['ami-', 'ami-xyz', '/drydock/ami', 'ami-0123456789ABCDEF0'])
+      expect(ami.test(bad), bad).toBe(false);
+  });
+
+  test('AdminUrl: Elastic IP, else public IP, else the private address; Session Manager only if asked', () => {
+    const t = own();
+    expect(t.Outputs.AdminUrl.Value).toEqual({
+      'Fn::If': [
+        'HasElasticIp',
+        { 'Fn::Sub': 'https://${ElasticIp}' },
+        {
+          'Fn::If': [
+            'HasPublicAddress',
+            { 'Fn::Sub': 'https://${Instance.PublicIp}' },
+            { 'Fn::Sub': 'https://${Instance.PrivateIp}' },
+          ],
+        },
+      ],
+    });
+    const nic = t.Resources.Instance.Properties.NetworkInterfaces[0];
+    expect(nic.AssociatePublicIpAddress).toEqual({ 'Fn::If': ['HasPublicAddress', true, false] });
+    expect(t.Parameters.SessionManager.Default).toBe('false');
+    expect(t.Resources.Role.Properties.ManagedPolicyArns['Fn::If'][0]).toBe('HasSessionManager');
+  });
+
+  test.each([
+    [
+      'another managed policy',
+      (t: Any) => {
+        t.Resources.Role.Properties.ManagedPolicyArns['Fn::If'][1].push(
+          'arn:aws:iam::aws:policy/AdministratorAccess',
+        );
+      },
+      'the role may attach only AmazonSSMManagedInstanceCore, only for Session Manager',
+    ],
+    [
+      'no rule for a region without an image',
+      (t: Any) => {
+        delete t.Rules.ImageForThisRegion;
+        delete t.Rules.HttpsNotFromAnywhere;
+        delete t.Rules.SshNotFromAnywhere;
+      },
+      'the AMI must come from an SSM parameter or a per-region mapping (with a Rule for other regions)',
+    ],
+    [
+      'AdminUrl only public',
+      (t: Any) => {
+        t.Outputs.AdminUrl.Value = { 'Fn::Sub': 'https://${Instance.PublicIp}' };
+      },
+      'AdminUrl must fall back to the private address without a public one',
+    ],
+  ])('breaks a rule with %s', (_n, mutate, message) => {
+    const t = own();
+    mutate(t);
+    expect(checkRules(t)).toContain(message);
   });
 });
 
