@@ -94,6 +94,8 @@ export const ERROR_TABLE = {
   DISK_FULL: { exit: 5, http: 507 },
   NETWORK_FAILED: { exit: 5, http: 502 },
   CLUSTER_UNAVAILABLE: { exit: 5, http: 503 },
+  DATABASE_BUSY: { exit: 4, http: 503 },
+  DATABASE_CORRUPT: { exit: 5, http: 503 },
   ILLEGAL_TRANSITION: { exit: 70, http: 500 },
   INTERNAL: { exit: 70, http: 500 },
 } as const satisfies Record<string, Mapping>;

@@ -3,7 +3,7 @@
 // uploads (not a bundle, tampered: nothing staged), an update through the API with its events, and
 // two applies at once.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ let csrf: string;
 
 beforeAll(async () => {
   demo = await buildDemo();
+  // the modes below must not come from a careful umask: the box sets them itself
+  process.umask(0);
   root = await mkdtemp(join(tmpdir(), 'drydock-svc-engine-'));
   const pw = join(root, 'pw.txt');
   await writeFile(pw, `${PASSWORD}\n`, { mode: 0o600 });
@@ -66,6 +68,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  process.umask(0o022);
   await svc?.close();
   if (root) await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
@@ -83,6 +86,19 @@ async function waitFor(state: string[], ms = 60_000) {
 }
 
 describe('service over the real engine', () => {
+  it('secrets on disk are 0600 and their folders 0700, whatever the umask', async () => {
+    const mode = async (p: string) => ((await stat(join(root, p))).mode & 0o777).toString(8);
+    for (const f of [
+      'var/lib/drydock/state.db',
+      'var/lib/drydock/state.db-wal',
+      'var/lib/drydock/state.db-shm',
+      'etc/drydock/config.yaml',
+      'etc/drydock/tls/key.pem',
+    ])
+      expect(await mode(f), f).toBe('600');
+    for (const d of ['var/lib/drydock', 'etc/drydock']) expect(await mode(d), d).toBe('700');
+  });
+
   it('took the first password from initial-admin.json, forced its change, and deleted the file', async () => {
     expect(existsSync(initialAdminPath(root))).toBe(false);
     expect(csrf).not.toBe('');

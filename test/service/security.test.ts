@@ -1,8 +1,12 @@
 // Against a real HTTPS service on 127.0.0.1: sign-in, sessions, CSRF, throttling, headers, TLS.
+
+import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureCertificate, validateCertificatePair } from '../../updater/service/index.ts';
 import { call, type Harness, login, PASSWORD, startHarness, type TestBox } from './helpers.ts';
 
 // every route that changes something
@@ -267,23 +271,83 @@ describe('transport and headers', () => {
     expect(outcome).not.toMatch(/^answered 3/);
   });
 
-  it('TLS below 1.2 is refused', async () => {
-    const result = await new Promise<string>((resolve) => {
+  // a client that offers what an old or careless one would; Node's defaults would refuse TLS 1.1
+  // and these suites by themselves, so the client lowers its own security level, and each refusal
+  // has its control: the same client does connect to a server that allows it
+  const oldClient = (port: number, o: { maxVersion?: 'TLSv1.1' | 'TLSv1.2'; ciphers?: string }) =>
+    new Promise<string>((resolve) => {
       const s = connect({
         host: '127.0.0.1',
-        port: h.port,
+        port,
         ca: h.ca,
         servername: 'localhost',
-        maxVersion: 'TLSv1.1',
         minVersion: 'TLSv1',
+        maxVersion: o.maxVersion ?? 'TLSv1.2',
+        ciphers: `${o.ciphers ?? 'DEFAULT'}@SECLEVEL=0`,
       });
       s.on('secureConnect', () => {
-        resolve('connected');
+        resolve(`connected ${s.getProtocol()} ${s.getCipher().name}`);
         s.end();
       });
       s.on('error', () => resolve('refused'));
     });
-    expect(result).toBe('refused');
+  const permissive = async (fn: (port: number) => Promise<string>) => {
+    const { createServer } = await import('node:tls');
+    const pair = {
+      cert: await readFile(join(h.root, 'etc/drydock/tls/cert.pem')),
+      key: await readFile(join(h.root, 'etc/drydock/tls/key.pem')),
+    };
+    const srv = createServer({ ...pair, minVersion: 'TLSv1', ciphers: 'ALL@SECLEVEL=0' }, (c) => c.end());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      return await fn((srv.address() as { port: number }).port);
+    } finally {
+      srv.close();
+    }
+  };
+
+  it('TLS below 1.2 is refused (control: the same client reaches a TLS 1.0 server)', async () => {
+    expect(await oldClient(h.port, { maxVersion: 'TLSv1.1' })).toBe('refused');
+    expect(await permissive((p) => oldClient(p, { maxVersion: 'TLSv1.1' }))).toMatch(
+      /^connected TLSv1(\.1)? /,
+    );
+  });
+
+  it('TLS 1.2 suites with CBC-SHA1, CCM8 or ARIA are refused (control: a server that allows them)', async () => {
+    // the box's certificate is ECDSA, so these are the suites a client could agree on with it
+    for (const suite of [
+      'ECDHE-ECDSA-AES128-SHA',
+      'ECDHE-ECDSA-AES256-SHA',
+      'ECDHE-ECDSA-AES128-CCM8',
+      'ECDHE-ECDSA-ARIA128-GCM-SHA256',
+    ]) {
+      expect(await oldClient(h.port, { ciphers: suite }), suite).toBe('refused');
+      expect(await permissive((p) => oldClient(p, { ciphers: suite })), suite).toBe(
+        `connected TLSv1.2 ${suite}`,
+      );
+    }
+    expect(await oldClient(h.port, {})).toMatch(/^connected TLSv1\.[23] /);
+  });
+
+  it('the self-signed certificate lasts at most two years and is made again before it ends', async () => {
+    const info = validateCertificatePair(
+      await readFile(join(h.root, 'etc/drydock/tls/cert.pem'), 'utf8'),
+      await readFile(join(h.root, 'etc/drydock/tls/key.pem'), 'utf8'),
+    );
+    const days = (Date.parse(info.notAfter) - Date.parse(info.notBefore)) / 86_400_000;
+    expect(days).toBeLessThanOrEqual(731);
+    const dir = join(h.root, 'renew-test');
+    const a = await ensureCertificate({ dir, names: ['box'], ips: [] });
+    expect((await ensureCertificate({ dir, names: ['box'], ips: [] })).created).toBe(false);
+    // 20 days before it ends: made again
+    const late = Date.parse(a.info.notAfter) - 20 * 86_400_000;
+    const b = await ensureCertificate({ dir, names: ['box'], ips: [], now: () => late });
+    expect(b.created).toBe(true);
+    // one made for ten years by an older release: made again
+    const old = await ensureCertificate({ dir: join(dir, 'old'), names: ['box'], ips: [], days: 3650 });
+    expect((Date.parse(old.info.notAfter) - Date.parse(old.info.notBefore)) / 86_400_000).toBeLessThanOrEqual(
+      731,
+    );
   });
 
   it('the redirect port only redirects to https', async () => {

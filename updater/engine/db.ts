@@ -1,6 +1,6 @@
 // The box's SQLite file (WAL) and versioned schema migrations per named set: the engine owns set
 // "engine", the service adds its own set ("service") to the same state.db.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { layout } from './layout.ts';
@@ -13,8 +13,14 @@ export type Migration = string | ((db: Db) => void);
 export function openDatabase(root: string): Db {
   const file = layout(root).db;
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // the file holds the admin's password hash, session and CSRF tokens and the audit log: 0600 from
+  // its first byte (SQLite gives -wal and -shm the mode of the database file), its folder 0700
+  chmodSync(dirname(file), 0o700);
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
+  for (const side of ['-wal', '-shm']) if (existsSync(file + side)) chmodSync(file + side, 0o600);
   // FULL: a committed transition survives power loss, not just a process crash
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');

@@ -79,7 +79,9 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
   await (opts.readBundleHead ?? defaultReadBundleHead)(opts.bundlePath, { trustedRoot: opts.trustPath });
   const fresh = !existing && !(await exists(paths.lib));
 
-  await mkdir(paths.etc, { recursive: true, mode: 0o755 });
+  // 0700: config, TLS key and trusted root are the box's own; only root (the updater) reads them
+  await mkdir(paths.etc, { recursive: true, mode: 0o700 });
+  await chmod(paths.etc, 0o700);
   await copyFile(opts.trustPath, `${paths.trustedRoot}.tmp`);
   await rename(`${paths.trustedRoot}.tmp`, paths.trustedRoot);
   const config = {
@@ -90,7 +92,8 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
     ...(opts.channelUrl ? { channelUrl: opts.channelUrl } : {}),
     ...(opts.config ?? {}),
   };
-  await writeFile(`${paths.config}.tmp`, YAML.stringify(config), { mode: 0o644 });
+  // 0600: config.yaml may carry a proxy URL with credentials
+  await writeFile(`${paths.config}.tmp`, YAML.stringify(config), { mode: 0o600 });
   await rename(`${paths.config}.tmp`, paths.config);
   if (password !== null) {
     await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
@@ -118,7 +121,7 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
         ...config,
         name: entry.toVersion ? (await box.status()).running?.name : undefined,
       });
-      await writeFile(`${paths.config}.tmp`, yaml, { mode: 0o644 });
+      await writeFile(`${paths.config}.tmp`, yaml, { mode: 0o600 });
       await rename(`${paths.config}.tmp`, paths.config);
     }
     return entry;

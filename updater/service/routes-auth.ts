@@ -2,6 +2,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { DrydockError } from '../../core/index.ts';
+import { getMeta } from './db.ts';
 import {
   checkPasswordStrength,
   dummyPasswordHash,
@@ -17,7 +18,9 @@ import type { Session } from './sessions.ts';
 
 function sessionInfo(ctx: Context, s: Session) {
   const mustChange = getUser(ctx.deps.db, s.username)?.mustChange ?? false;
+  const notice = getMeta(ctx.deps.db, 'notice.database');
   return {
+    notices: notice ? [notice] : [],
     user: { username: s.username, mustChange },
     username: s.username,
     mustChange,

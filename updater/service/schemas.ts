@@ -30,6 +30,9 @@ export const SessionInfo = T.Object({
   csrfToken: T.String({ description: 'send it back in the X-CSRF-Token header of every mutation' }),
   idleExpiresAt: T.String({ format: 'date-time' }),
   absoluteExpiresAt: T.String({ format: 'date-time' }),
+  notices: T.Array(T.String(), {
+    description: 'what the admin must know about the box (e.g. its database was restored from a copy)',
+  }),
 });
 
 const Target = T.Union([T.Object({ name: T.String(), version: T.String() }), T.Null()]);

@@ -8,7 +8,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { DrydockError } from '../../core/index.ts';
 import type { Box } from '../engine/api.ts';
-import { type Db, type Migrate, type OpenDatabase, openServiceDatabase } from './db.ts';
+import { type Db, type Migrate, type OpenDatabase, openServiceDatabase, setMeta } from './db.ts';
+import { backupDatabase, recoverDatabase } from './db-health.ts';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.ts';
 import { createLogger, LogRing } from './logger.ts';
 import { consumeInitialAdmin, getUser } from './passwords.ts';
@@ -128,6 +129,16 @@ async function startLocked(
 ): Promise<RunningService> {
   const ring = new LogRing();
   const log = opts.logger ?? createLogger({ ring, stdout: opts.logStdout });
+  const now = opts.now ?? Date.now;
+  // before the engine opens it: a damaged state.db is swapped for the last good copy
+  const recovery = recoverDatabase(root, now);
+  if (recovery.state !== 'ok')
+    log.error(
+      { problem: recovery.problem, movedTo: recovery.movedTo },
+      recovery.state === 'restored'
+        ? 'state.db was damaged: moved aside and restored from the last good copy'
+        : 'state.db was damaged and no good copy exists: moved aside, starting with an empty database',
+    );
   let box = opts.box;
   let engine = opts.engine;
   if (!box) {
@@ -136,6 +147,20 @@ async function startLocked(
     engine ??= { openDatabase: mod.openDatabase, migrate: mod.migrate };
   }
   const db = openServiceDatabase(root, engine ?? {});
+  // the service's own connection waits little for a lock: a request gets 503 DATABASE_BUSY at once
+  // instead of the event loop stopping for the engine's busy timeout
+  db.pragma('busy_timeout = 250');
+  if (recovery.state !== 'ok') {
+    const notice =
+      recovery.state === 'restored'
+        ? `The box database was damaged at start (${recovery.problem}); the last good copy was restored. Changes made after that copy was taken may be missing. The damaged file was kept as ${recovery.movedTo}.`
+        : `The box database was damaged at start (${recovery.problem}) and there was no good copy; it was kept as ${recovery.movedTo} and the box started with an empty database.`;
+    setMeta(db, 'notice.database', notice);
+    await box
+      .recordAudit({ user: 'system', from: 'local' }, 'database.recovered', notice, 'error')
+      .catch(() => {});
+  }
+
   try {
     const r = await consumeInitialAdmin(db, root);
     if (r.consumed) {
@@ -158,15 +183,24 @@ async function startLocked(
     log.warn(
       'no admin password is set: sign-in is impossible until one is (drydock updater password --root DIR --password-file FILE)',
     );
+  // a good copy to come back to (after the first password is in): at start, hourly and at stop
+  await backupDatabase(db, root).catch((err) =>
+    log.warn({ err: String(err) }, 'could not write the database backup'),
+  );
+  const backupTimer = setInterval(() => {
+    backupDatabase(db, root).catch((err) =>
+      log.warn({ err: String(err) }, 'could not write the database backup'),
+    );
+  }, 3_600_000);
+  backupTimer.unref();
   const tlsDir = join(root, 'etc', 'drydock', 'tls');
   const { names, ips } = boxAddresses();
-  const cert = await ensureCertificate({ dir: tlsDir, names, ips, exec: opts.exec ?? defaultExec });
+  const cert = await ensureCertificate({ dir: tlsDir, names, ips, exec: opts.exec ?? defaultExec, now });
   if (cert.created)
     log.info({ names: cert.info.names, ips: cert.info.ips }, 'made a self-signed certificate');
   await cleanSpool(root);
 
   let scheduler: Scheduler | null = null;
-  const now = opts.now ?? Date.now;
   const { app, context, routes } = await createService({
     root,
     box,
@@ -218,6 +252,20 @@ async function startLocked(
     throw err;
   }
   log.info({ url: address, redirect: redirectUrl }, 'drydock updater listening');
+  // a box runs for years: the self-signed certificate is made again before it ends, without a restart
+  const renewTimer = setInterval(async () => {
+    try {
+      const r = await ensureCertificate({ dir: tlsDir, names, ips, exec: opts.exec ?? defaultExec, now });
+      if (r.created) {
+        const { readFile } = await import('node:fs/promises');
+        context.reloadCertificate(await readFile(r.certPath, 'utf8'), await readFile(r.keyPath, 'utf8'));
+        log.info({ notAfter: r.info.notAfter }, 'renewed the self-signed certificate');
+      }
+    } catch (err) {
+      log.warn({ err: (err as DrydockError).toJSON?.() ?? String(err) }, 'could not renew the certificate');
+    }
+  }, 86_400_000);
+  renewTimer.unref();
   let closed = false;
   return {
     app,
@@ -233,11 +281,16 @@ async function startLocked(
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(renewTimer);
+      clearInterval(backupTimer);
       scheduler?.stop();
       redirect?.closeAllConnections();
       await new Promise<void>((r) => (redirect ? redirect.close(() => r()) : r()));
       await app.close();
       await box.close();
+      await backupDatabase(db, root).catch((err) =>
+        log.warn({ err: String(err) }, 'could not write the database backup'),
+      );
       db.close();
       await instance.release();
     },

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { asDrydockError, DrydockError, type ErrorCode } from '../../core/index.ts';
 import type { Actor, Box, Settings } from '../engine/api.ts';
 import type { Db } from './db.ts';
+import { databaseError } from './db-health.ts';
 import { EventHub } from './events.ts';
 import { securityHeaders } from './headers.ts';
 import { LogRing } from './logger.ts';
@@ -195,7 +196,9 @@ export async function createService(
         code === 'FST_ERR_BAD_URL'
           ? new DrydockError('NOT_FOUND', 'no such route')
           : new DrydockError('USAGE', 'the request is not valid');
-      reply.code(e.httpStatus).send({ error: { code: e.code, message: e.message } });
+      (reply as unknown as FastifyReply)
+        .code(e.httpStatus)
+        .send({ error: { code: e.code, message: e.message } });
     },
     // a request line Node's parser cannot read (e.g. `\api\v1\status`) names no route: 404 and
     // close, like any path that matches nothing; other parse errors keep their status
@@ -468,6 +471,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 
 function toDrydockError(err: unknown): DrydockError {
   if (err instanceof DrydockError) return err;
+  const db = databaseError(err);
+  if (db) return db;
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   if (e?.validation) return new DrydockError('USAGE', `the request is not valid: ${e.message}`);
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;

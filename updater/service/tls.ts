@@ -48,9 +48,15 @@ export function certificatePaths(dir: string): CertificateFiles {
 const DNS_NAME =
   /^(?=.{1,253}$)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+/** A self-signed certificate lives this long; browsers and scanners flag longer ones. */
+export const SELF_SIGNED_DAYS = 730;
+/** and is made again this long before it ends (the service checks daily) */
+export const RENEW_BEFORE_MS = 30 * 86_400_000;
+
 /**
  * Makes `<dir>/cert.pem` and `<dir>/key.pem` unless a valid pair is there already. A pair this
- * function made earlier (self-signed) that lacks one of the requested names or addresses is made
+ * function made earlier (self-signed) that lacks one of the requested names or addresses, ends
+ * within RENEW_BEFORE_MS, or was made for longer than two years (older releases made ten) is made
  * again, so first boot can add the final hostname; a certificate the admin uploaded is never replaced.
  */
 export async function ensureCertificate(opts: {
@@ -59,7 +65,9 @@ export async function ensureCertificate(opts: {
   ips: string[];
   exec?: Exec;
   days?: number;
+  now?: () => number;
 }): Promise<CertificateFiles & { created: boolean; info: CertificateInfo }> {
+  const now = (opts.now ?? Date.now)();
   const names = [...new Set(opts.names.map((n) => n.trim()).filter(Boolean))];
   const ips = [...new Set(opts.ips.map((n) => n.trim()).filter(Boolean))];
   for (const n of names)
@@ -73,8 +81,10 @@ export async function ensureCertificate(opts: {
       const info = validateCertificatePair(existing.cert, existing.key, { allowExpired: true });
       const covers =
         names.every((n) => info.names.includes(n.toLowerCase())) && ips.every((ip) => info.ips.includes(ip));
-      const expired = Date.parse(info.notAfter) < Date.now();
-      if (!info.selfSigned || (covers && !expired)) return { ...paths, created: false, info };
+      const ending = Date.parse(info.notAfter) - now < RENEW_BEFORE_MS;
+      const tooLong =
+        Date.parse(info.notAfter) - Date.parse(info.notBefore) > (SELF_SIGNED_DAYS + 1) * 86_400_000;
+      if (!info.selfSigned || (covers && !ending && !tooLong)) return { ...paths, created: false, info };
     } catch {
       // unreadable or mismatched pair: make a fresh one below
     }
@@ -83,7 +93,7 @@ export async function ensureCertificate(opts: {
     names,
     ips,
     exec: opts.exec ?? defaultExec,
-    days: opts.days ?? 3650,
+    days: Math.min(opts.days ?? SELF_SIGNED_DAYS, SELF_SIGNED_DAYS),
   });
   await writePair(opts.dir, cert, key);
   return { ...paths, created: true, info: validateCertificatePair(cert, key) };
