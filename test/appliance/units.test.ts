@@ -2,8 +2,18 @@
 // every value parsed, with and without the stand-in drop-in) and `systemd-analyze security
 // --offline=yes` (the exposure score, 9.1 before the hardening). A broken copy must be reported, so
 // a verify that says nothing cannot pass here.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { STANDIN_DROPIN, UNITS_DIR } from '../../appliance/index.ts';
@@ -126,6 +136,135 @@ describe('drydock-updater.service', () => {
     for (const ok of ['SystemCallFilter=~@mount', 'CapabilityBoundingSet=~CAP_SYS_ADMIN', 'NoNewPrivileges='])
       expect(r.out).toMatch(new RegExp(`✓ ${ok.replace(/[~@=]/g, (c) => `\\${c}`)}`));
   });
+});
+
+/** A free port below 1024, so binding it needs the one capability the unit grants for it. */
+async function privilegedPort(): Promise<number> {
+  for (let p = 600 + Math.floor(Math.random() * 300); p < 1024; p++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(p, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return p;
+  }
+  throw new Error('no free port below 1024');
+}
+
+const status = (url: string) =>
+  new Promise<number>((resolve) => {
+    const req = request(url, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+
+describe('the service under the unit’s privileges (setpriv, no systemd needed)', () => {
+  // systemd's seccomp filter and mount sandbox need systemd as PID 1, which these machines lack;
+  // the capability bounding set, no-new-privileges and the umask are applied here exactly as the
+  // unit says, and the real `updater serve` must come up and answer on a privileged port
+  const text = readFileSync(UNIT, 'utf8');
+  const caps = /^CapabilityBoundingSet=(.+)$/m.exec(text)![1]!.split(' ');
+  const umask = /^UMask=(\d+)$/m.exec(text)![1]!;
+  const setpriv = (capList: string[], args: string[]) => [
+    '--bounding-set',
+    ['-all', ...capList.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(','),
+    '--inh-caps',
+    '-all',
+    '--no-new-privs',
+    '--',
+    'sh',
+    '-c',
+    `umask ${umask}; exec "$@"`,
+    'sh',
+    process.execPath,
+    join(UNITS_DIR, '../../bin/drydock.js'),
+    'updater',
+    'serve',
+    ...args,
+  ];
+  function box(): string {
+    const root = tmp();
+    mkdirSync(join(root, 'etc/drydock'), { recursive: true });
+    writeFileSync(
+      join(root, 'etc/drydock/config.yaml'),
+      'cluster: standin\ntrustedRoot: /etc/drydock/root.json\n',
+    );
+    return root;
+  }
+
+  it('starts, binds a port below 1024 and keeps its files owner-only; without CAP_NET_BIND_SERVICE it cannot', async () => {
+    expect(
+      process.getuid?.(),
+      'this test runs the service as root with a reduced capability bounding set (setpriv needs root)',
+    ).toBe(0);
+    expect(spawnSync('setpriv', ['--version']).status, 'setpriv is missing (Debian package util-linux)').toBe(
+      0,
+    );
+    const root = box();
+    const port = await privilegedPort();
+    const child = spawn(
+      'setpriv',
+      setpriv(caps, [
+        '--root',
+        root,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--http-redirect',
+        'none',
+        '--no-schedule',
+      ]),
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise((r) => child.once('exit', r));
+    cleanups.push(() => child.kill('SIGTERM'));
+    try {
+      await expect
+        .poll(() => (child.exitCode === null ? status(`https://127.0.0.1:${port}/api/v1/session`) : -1), {
+          timeout: 60_000,
+          interval: 250,
+        })
+        .toBe(401);
+      const bnd = /^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      // the shell exec'd into node via setpriv: the live process has exactly the unit's set
+      expect(bnd, out).not.toBeNull();
+      expect(BigInt(`0x${bnd![1]}`).toString(2).replace(/0/g, '').length).toBe(caps.length);
+      expect(statSync(join(root, 'var/lib/drydock/state.db')).mode & 0o777).toBe(0o600);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    // the same without the port capability: refused with its own code
+    const denied = spawnSync(
+      'setpriv',
+      setpriv(
+        caps.filter((c) => c !== 'CAP_NET_BIND_SERVICE'),
+        [
+          '--root',
+          box(),
+          '--listen',
+          `127.0.0.1:${port}`,
+          '--http-redirect',
+          'none',
+          '--no-schedule',
+          '--json',
+        ],
+      ),
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(denied.stdout + denied.stderr).toContain('CAP_NET_BIND_SERVICE');
+    expect(denied.status).not.toBe(0);
+  }, 120_000);
 });
 
 describe('40-box-init.sh and the stand-in drop-in', () => {
