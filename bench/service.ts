@@ -17,6 +17,7 @@ import { request as httpsRequest } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readProcStat } from '../core/proc.ts';
 import { buildDemo } from '../examples/demo/index.ts';
 import { initBox } from '../updater/engine/index.ts';
 
@@ -72,8 +73,9 @@ function rssMb(pid: number): { rss: number; hwm: number } {
 
 /** user + system CPU time of a process so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms) */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const s = readProcStat(pid);
+  if (!s) throw new Error(`process ${pid} is gone`);
+  return (s.utimeTicks + s.stimeTicks) * 10;
 }
 
 interface Cannon {

@@ -1,9 +1,9 @@
 // A cross-process file lock: an O_EXCL lock file holding the owner's pid. A lock whose owner died
 // (crash, SIGKILL — or a zombie its parent has not reaped) is taken over.
-import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DrydockError } from './errors.ts';
+import { readProcStat } from './proc.ts';
 
 export function processAlive(pid: number): boolean {
   try {
@@ -11,12 +11,8 @@ export function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
+  // a stat we cannot read (another mount namespace, hidepid): the signal said it exists
+  return readProcStat(pid)?.state !== 'Z';
 }
 
 export interface FileLockOptions {

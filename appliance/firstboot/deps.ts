@@ -1,5 +1,5 @@
 // Side effects of first boot enter through these parameters, so tests run the real code on a box root.
-import { execFile } from 'node:child_process';
+import { exec } from '../../core/exec.ts';
 
 export interface ExecResult {
   stdout: string;
@@ -11,22 +11,10 @@ export interface ExecResult {
 /** Runs a tool; never throws for a non-zero exit (growpart answers NOCHANGE with 1). */
 export type Exec = (cmd: string, args: string[]) => Promise<ExecResult>;
 
-export const defaultExec: Exec = (cmd, args) =>
-  new Promise((resolve) => {
-    execFile(cmd, args, { maxBuffer: 16 * 1024 * 1024, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = (err as NodeJS.ErrnoException | null)?.code;
-      if (code === 'ENOENT') resolve({ stdout: '', stderr: `${cmd}: not installed`, exitCode: 127 });
-      else
-        resolve({
-          stdout: String(stdout),
-          stderr: String(stderr),
-          exitCode: err
-            ? typeof (err as { code?: unknown }).code === 'number'
-              ? Number((err as { code?: unknown }).code)
-              : 1
-            : 0,
-        });
-    });
-  });
+/** core's exec (one implementation); first boot names the exit code `exitCode` */
+export const defaultExec: Exec = async (cmd, args) => {
+  const r = await exec(cmd, args, { timeoutMs: 120_000, maxStdoutBytes: 16 << 20 });
+  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.code };
+};
 
 export type Log = (line: string) => void;

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readProcStat } from '../../../core/proc.ts';
 
 export interface Mount {
   hostPath: string;
@@ -102,14 +103,7 @@ function sandboxScript(c: ContainerSpec): string {
 }
 
 export async function procStartTicks(pid: number): Promise<number | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // the command name may hold spaces and parentheses: fields start after the last ")"
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19]);
-  } catch {
-    return null;
-  }
+  return readProcStat(pid)?.startTicks ?? null;
 }
 
 /** Starts the container; resolves once its pid is known (a few milliseconds). */
@@ -160,8 +154,7 @@ async function alive(r: RunningContainer): Promise<boolean> {
   const ticks = await procStartTicks(r.pid);
   if (ticks === null) return false;
   // a zombie has exited; its parent (the supervisor) is about to record the code
-  const stat = await readFile(`/proc/${r.pid}/stat`, 'utf8').catch(() => '');
-  if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+  if (readProcStat(r.pid)?.state === 'Z') return false;
   return r.startTicks < 0 || ticks === r.startTicks;
 }
 
@@ -180,8 +173,7 @@ export async function inspectContainer(dir: string, r: RunningContainer): Promis
 }
 
 async function procState(pid: number): Promise<string> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return readProcStat(pid)?.state ?? '';
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */

@@ -1,0 +1,53 @@
+// core's one exec helper and one /proc/<pid>/stat reader, against real processes.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { exec, parseProcStat, readProcStat } from '../../core/index.ts';
+
+describe('exec', () => {
+  it('resolves with the exit code and both streams, also for a non-zero exit', async () => {
+    expect(await exec('sh', ['-c', 'echo out; echo err >&2; exit 3'])).toEqual({
+      code: 3,
+      stdout: 'out\n',
+      stderr: 'err\n',
+    });
+    expect((await exec('sh', ['-c', 'pwd'], { cwd: '/tmp' })).stdout).toBe('/tmp\n');
+    expect((await exec('sh', ['-c', 'echo $X'], { env: { X: 'y' } })).stdout).toBe('y\n');
+  });
+
+  it('a missing program is code 127 saying so; a timeout kills with SIGKILL (128 + 9)', async () => {
+    const missing = await exec('drydock-no-such-tool', []);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/^drydock-no-such-tool: not installed/);
+    const slow = await exec('sleep', ['30'], { timeoutMs: 100 });
+    expect(slow.code).toBe(137);
+    expect(slow.stderr).toContain('timed out after 100 ms');
+  });
+});
+
+describe('/proc/<pid>/stat', () => {
+  it('parses after the last ")" so a command name with spaces and parentheses cannot shift fields', () => {
+    const line = '4242 (a) b (c) S 7 4242 4242 0 -1 4194560 1 0 0 0 15 25 0 0 20 0 1 0 98765 0 0';
+    expect(parseProcStat(line)).toEqual({
+      state: 'S',
+      ppid: 7,
+      utimeTicks: 15,
+      stimeTicks: 25,
+      startTicks: 98765,
+    });
+    expect(parseProcStat('garbage')).toBeNull();
+  });
+
+  it('reads a live process, and null once it is gone', async () => {
+    const me = readProcStat(process.pid);
+    expect(me?.ppid).toBe(process.ppid);
+    expect(me?.startTicks).toBeGreaterThan(0);
+    const child = spawn('sleep', ['30']);
+    await once(child, 'spawn');
+    const pid = child.pid!;
+    expect(readProcStat(pid)?.ppid).toBe(process.pid);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    await expect.poll(() => readProcStat(pid)).toBeNull();
+  });
+});
