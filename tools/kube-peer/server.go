@@ -133,12 +133,21 @@ func runServer(args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "kube-peer: API server ready at https://127.0.0.1:%d\n", o.apiPort)
-	run("kube-controller-manager", cmapp.NewControllerManagerCommand(), controllerManagerArgs(o, files))
+	// NewAPIServerCommand took the one signal handler while being built; see signals.go
+	rearmSignalHandler()
 	run("kube-scheduler", schedapp.NewSchedulerCommand(), schedulerArgs(o, files))
-	if !o.noKubelet {
-		run("kube-proxy", proxyapp.NewProxyCommand(), []string{"--config=" + files.proxyConfig})
-		run("kubelet", kubeletapp.NewKubeletCommand(ctx), kubeletArgs(o, files))
+	if err := waitSignalHandlerTaken("kube-scheduler", 30*time.Second, errs); err != nil {
+		return err
 	}
+	if !o.noKubelet {
+		run("kubelet", kubeletapp.NewKubeletCommand(ctx), kubeletArgs(o, files))
+		if err := waitSignalHandlerTaken("kubelet", 60*time.Second, errs); err != nil {
+			return err
+		}
+		run("kube-proxy", proxyapp.NewProxyCommand(), []string{"--config=" + files.proxyConfig})
+	}
+	// last: it takes the signal handler only behind a feature gate, so nothing may follow it
+	run("kube-controller-manager", cmapp.NewControllerManagerCommand(), controllerManagerArgs(o, files))
 
 	select {
 	case <-ctx.Done():
