@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { PATHS, runFirstboot } from '../../appliance/index.ts';
 import { buildTemplate } from '../../cloudformation/index.ts';
+import { consumeInitialAdmin, getUser, openServiceDatabase } from '../../updater/service/index.ts';
 import { type FakeParameter, type PolicyStatement, startFakeSsm } from '../aws/fake-ssm.ts';
 import { makeRoot, recordingExec, startImds } from './helpers.ts';
 
@@ -110,7 +111,7 @@ const secure = (name: string, value = PASSWORD, keyId?: string): FakeParameter =
 describe('first boot on EC2 reads the admin password from SSM with the instance role', () => {
   it('decrypts the SecureString the template names, with only the rights the template grants', async () => {
     const name = '/acme/appliance/admin';
-    const { r, admin, ssm, imds, userData } = await boot({
+    const { r, admin, ssm, imds, userData, root } = await boot({
       userData: { admin_password_parameter: name },
       parameters: [secure(name), secure('/acme/other/secret', 'Another-Secret-99')],
       statements: rolePolicy({ AdminPasswordParameter: name }),
@@ -125,6 +126,18 @@ describe('first boot on EC2 reads the admin password from SSM with the instance 
     expect(imds.requests).toContain('GET /latest/meta-data/iam/security-credentials/');
     expect(imds.requests).toContain(`GET /latest/meta-data/iam/security-credentials/${ROLE.name}`);
     expect(ssm.log).toEqual([`GetParameter ${name} ok decrypted=true`]);
+    // the updater service takes the hand-off as it would at its start: must change at first sign-in
+    const db = openServiceDatabase(root);
+    try {
+      expect(await consumeInitialAdmin(db, root)).toEqual({
+        consumed: true,
+        source: 'ec2-ssm-parameter',
+        mustChange: true,
+      });
+      expect(getUser(db, 'admin')?.mustChange).toBe(true);
+    } finally {
+      db.close();
+    }
   });
 
   it('the stand-in is faithful: the same role may not read another parameter, nor without a signature', async () => {
