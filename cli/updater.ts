@@ -81,7 +81,9 @@ export function registerUpdater(program: Command): void {
 
   updater
     .command('password')
-    .description('Set the admin password (recovery, or before the first start); ends every session')
+    .description(
+      'Set the admin password (recovery from the console, or before the first start); ends every session and every sign-in delay',
+    )
     .requiredOption('--root <dir>', 'box root')
     .option('--password-file <file>', 'file holding the password (a trailing newline is dropped)')
     .option('--must-change', 'force a change at the next sign-in')
@@ -107,6 +109,31 @@ export function registerUpdater(program: Command): void {
           ).replace(/\r?\n$/, '');
           await setAdminPassword(db, password, { mustChange: Boolean(opts.mustChange), source: 'file' });
           out.result('admin password set; every session ended', { mustChange: Boolean(opts.mustChange) });
+          return 0;
+        } finally {
+          db.close();
+        }
+      }),
+    );
+
+  updater
+    .command('unlock')
+    .description(
+      "End the sign-in delays of the admin account from every address (from the appliance's console); the password stays",
+    )
+    .requiredOption('--root <dir>', 'box root')
+    .option('--json', 'JSON output')
+    .action(
+      action(async (out, opts: { root: string }) => {
+        const { ADMIN_USER, endLoginDelays, openServiceDatabase } = await import(
+          '../updater/service/index.ts'
+        );
+        const db = openServiceDatabase(resolve(opts.root));
+        try {
+          const ended = endLoginDelays(db, ADMIN_USER);
+          out.result(`sign-in delays of ${ADMIN_USER} ended (${ended} address${ended === 1 ? '' : 'es'})`, {
+            ended,
+          });
           return 0;
         } finally {
           db.close();

@@ -234,6 +234,8 @@ export function call(
     headers?: Record<string, string>;
     cookie?: string;
     csrf?: string;
+    /** the client's own address (any of 127.0.0.0/8): a second caller on the same machine */
+    from?: string;
   } = {},
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
@@ -256,6 +258,7 @@ export function call(
       path,
       headers,
       ca: h.ca,
+      ...(opts.from ? { localAddress: opts.from, agent: false } : {}),
     };
     const req = httpsRequest(o, (res) => {
       const chunks: Buffer[] = [];

@@ -154,6 +154,91 @@ describe('sign-in', () => {
 });
 
 describe('brute force', () => {
+  const attempt = (g: Harness, password: string, from?: string, username = 'admin') =>
+    call(g, 'POST', '/api/v1/login', { body: { username, password }, ...(from ? { from } : {}) });
+
+  it('a stranger guessing from another address cannot lock the admin out', async () => {
+    const g = await startHarness({ limits: { loginPerAddress: { max: 1000, windowMs: 60_000 } } });
+    try {
+      // the stranger at 127.0.0.2 keeps trying, waiting out each delay as it grows
+      for (let i = 0; i < 12; i++) {
+        const r = await attempt(g, `guess-${i}`, '127.0.0.2');
+        if (r.status === 429) {
+          g.clock.now += Number(r.headers['retry-after']) * 1000;
+          continue;
+        }
+        expect(r.status).toBe(401);
+      }
+      // the admin at 127.0.0.1 signs in at once, every time
+      expect((await attempt(g, PASSWORD)).status).toBe(200);
+      // the stranger's own tries still wait (the one right after a counted failure at the latest)
+      let next = await attempt(g, 'guess-x', '127.0.0.2');
+      if (next.status === 401) next = await attempt(g, 'guess-y', '127.0.0.2');
+      expect(next.status).toBe(429);
+      expect(next.json().error.code).toBe('RATE_LIMITED');
+      expect(Number(next.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('the delay grows with each failure and is capped; a 429 does not extend it', async () => {
+    const g = await startHarness({ limits: { loginPerAddress: { max: 1000, windowMs: 60_000 } } });
+    try {
+      const delays: number[] = [];
+      for (let i = 0; i < 16; i++) {
+        const r = await attempt(g, `guess-${i}`);
+        expect(r.status, `try ${i}`).toBe(401);
+        const after = Number(r.headers['retry-after'] ?? 0);
+        delays.push(after);
+        // a flood while waiting: each answered 429, and the wait does not grow from it
+        if (after > 0) {
+          for (let k = 0; k < 3; k++) expect((await attempt(g, 'flood')).status).toBe(429);
+          const still = await attempt(g, 'flood');
+          expect(Number(still.headers['retry-after'])).toBeLessThanOrEqual(after);
+        }
+        g.clock.now += after * 1000;
+      }
+      expect(delays.slice(0, 4)).toEqual([0, 0, 0, 0]);
+      expect(delays.slice(4, 9)).toEqual([1, 2, 4, 8, 16]);
+      expect(Math.max(...delays)).toBe(15 * 60);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('an unknown user name is throttled like a known one (no account discovery)', async () => {
+    const g = await startHarness({ limits: { loginPerAddress: { max: 1000, windowMs: 60_000 } } });
+    try {
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        known.push((await attempt(g, `guess-${i}`, '127.0.0.3')).status);
+        unknown.push((await attempt(g, `guess-${i}`, '127.0.0.3', 'nosuchuser')).status);
+      }
+      expect(unknown).toEqual(known);
+      expect(known).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it("the console's unlock and password reset end every delay of the account", async () => {
+    const g = await startHarness({ limits: { loginPerAddress: { max: 1000, windowMs: 60_000 } } });
+    try {
+      for (let i = 0; i < 6; i++) await attempt(g, `guess-${i}`);
+      expect((await attempt(g, PASSWORD)).status).toBe(429);
+      const { execFileSync } = await import('node:child_process');
+      const out = execFileSync('node', ['bin/drydock.js', 'updater', 'unlock', '--root', g.root, '--json'], {
+        encoding: 'utf8',
+      });
+      expect(JSON.parse(out)).toMatchObject({ ended: 1 });
+      expect((await attempt(g, PASSWORD)).status).toBe(200);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('the account locks within a few tries (429), even for the right password then', async () => {
     const g = await startHarness({ limits: { loginPerAddress: { max: 100, windowMs: 60_000 } } });
     try {

@@ -221,9 +221,24 @@ export async function createService(
     },
   }) as unknown as FastifyInstance;
   const server = app.server as unknown as HttpsServer;
-  server.headersTimeout = limits.headersTimeoutMs;
-  // 0: an upload's body may take long; its stall timer and the idle timeout end a stuck one
+  // 0: an upload's body may take long; its stall timer and the idle timeout end a stuck one. Node
+  // enforces headersTimeout only together with requestTimeout, so the time to a request's complete
+  // headers is timed here: from the connection, and again from each response's end (keep-alive)
   server.requestTimeout = 0;
+  const headerTimers = new WeakMap<object, NodeJS.Timeout>();
+  const disarm = (socket: object) => clearTimeout(headerTimers.get(socket));
+  const arm = (socket: { destroy(): void; once(e: 'close', f: () => void): unknown }) => {
+    disarm(socket);
+    headerTimers.set(socket, setTimeout(() => socket.destroy(), limits.headersTimeoutMs).unref());
+  };
+  server.on('secureConnection', (socket) => {
+    arm(socket);
+    socket.once('close', () => disarm(socket));
+  });
+  server.on('request', (req, res) => {
+    disarm(req.socket);
+    res.once('finish', () => arm(req.socket));
+  });
   server.maxConnections = limits.maxConnections;
   // responses are what the box returns: the schemas document them, they do not filter them
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
