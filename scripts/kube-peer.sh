@@ -168,8 +168,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   sandbox_image = "$PAUSE_REF"
   enable_selinux = false
   disable_apparmor = true
-  # pod network namespaces live under DIR, so down finds every one of them
-  netns_mounts_under_state_dir = true
+  # this machine's root lacks CAP_SYS_RESOURCE (CapBnd has no bit 24), so runc cannot lower
+  # oom_score_adj to the -998 the CRI asks for a sandbox ("can't get final child's PID from
+  # pipe: EOF"); restricting caps it at containerd's own value
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
