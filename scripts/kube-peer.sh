@@ -79,7 +79,7 @@ cmd_build() {
   rm -rf "$tmp"
   mkdir -p "$tmp/bin" "$tmp/images"
   start=$(date +%s)
-  log "cold build of Kubernetes $version into $out (expect 15-30 min on 2 cores; log: $tmp/build.log)"
+  log "build of Kubernetes $version into $out (expect 15-30 min on 2 cores; log: $tmp/build.log)"
   ldflags="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=$(echo "$version" | cut -d. -f1 | tr -d v)"
@@ -95,7 +95,7 @@ cmd_build() {
   ln -sf kube-peer "$tmp/bin/kubectl"
   build_pause_image "$tmp"
   secs=$(($(date +%s) - start))
-  echo "kubernetes=$version cold_build_seconds=$secs disk=$(du -sh "$tmp" | cut -f1)" >"$tmp/build.txt"
+  echo "kubernetes=$version build_seconds=$secs disk=$(du -sh "$tmp" | cut -f1)" >"$tmp/build.txt"
   rm -rf "$out"
   mv "$tmp" "$out"
   log "built in ${secs}s; $(cat "$out/build.txt"); Go caches: $(du -sh "$(go env GOMODCACHE)" | cut -f1) modules, $(du -sh "$(go env GOCACHE)" | cut -f1) build cache"

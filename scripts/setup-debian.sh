@@ -20,6 +20,7 @@ PACKAGES=(
   openssh-client                         # ssh-keygen: first-boot SSH keys, the Packer template tests
   systemd                                # systemd-analyze verify of the appliance's units
   iproute2 e2fsprogs                     # ip: the stand-in's pod netns; mke2fs/debugfs: test disks
+  runc containernetworking-plugins iptables conntrack   # tools/kube-peer (scripts/kube-peer.sh; Go comes with the machine)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -34,6 +35,8 @@ fi
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)||a===21||(a===22&&b<12)) { console.error("setup: Node ^20.19.0 || >=22.12.0 is required, found "+process.version); process.exit(1) }'
 # the lock holds every platform's optional binaries (test/repo/dependencies.test.ts checks it)
 npm ci --no-audit --no-fund
+# the real Kubernetes test peer: a cold build takes 15-30 min on 2 cores, then it is cached per machine
+scripts/kube-peer.sh build >/dev/null
 # govc and vcsim (govmomi, from the Go module proxy) for the vSphere import test: built once per
 # version pinned in tools/govmomi/go.mod, into a cache outside the checkout
 nice -n 10 scripts/build-govmomi.sh >/dev/null
