@@ -54,7 +54,7 @@ describe('server-side apply + ApplySet pruning on a real API server', () => {
     );
 
   beforeAll(async () => {
-    peer = await peerUp(dir, { noKubelet: true });
+    peer = await peerUp(dir, { noKubelet: true, portFrom: 26443 });
     applier = createKubernetesApplier({ kubectl: [peer.kubectl, '--kubeconfig', peer.kubeconfig] });
   }, 50 * 60_000);
 

@@ -36,8 +36,12 @@ export async function freePortBlock(from = 16443): Promise<number> {
   throw new Error(`no 7 consecutive free ports from ${from}`);
 }
 
-export async function peerUp(dir: string, opts: { noKubelet?: boolean } = {}): Promise<Peer> {
-  const apiPort = await freePortBlock();
+/** `portFrom`: suites that run at the same time start their port search at different places. */
+export async function peerUp(
+  dir: string,
+  opts: { noKubelet?: boolean; portFrom?: number } = {},
+): Promise<Peer> {
+  const apiPort = await freePortBlock(opts.portFrom);
   const args = [
     'up',
     '--dir',
