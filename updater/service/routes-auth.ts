@@ -2,6 +2,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { DrydockError } from '../../core/index.ts';
+import { type Context, SESSION_COOKIE } from './context.ts';
 import { getMeta } from './db.ts';
 import {
   checkPasswordStrength,
@@ -13,7 +14,6 @@ import {
   verifyPassword,
 } from './passwords.ts';
 import { LoginBody, Ok, PasswordBody, routeSchema, SessionInfo } from './schemas.ts';
-import { type Context, SESSION_COOKIE } from './server.ts';
 import type { Session } from './sessions.ts';
 
 function sessionInfo(ctx: Context, s: Session) {
