@@ -507,7 +507,8 @@ describe('the CLI end to end', () => {
     expect(JSON.parse(await readFile(secret, 'utf8'))).toEqual({
       password: 'correct horse battery staple',
       source: 'file',
-      mustChange: false,
+      // a password a deployer supplied is replaced at the first sign-in
+      mustChange: true,
     });
     expect((await stat(secret)).mode & 0o777).toBe(0o600);
     expect((await stat(join(root, 'var/lib/drydock/secrets'))).mode & 0o777).toBe(0o700);
