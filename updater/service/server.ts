@@ -144,8 +144,13 @@ export async function createService(
     socket.once('close', () => disarm(socket));
   });
   server.on('request', (req, res) => {
-    disarm(req.socket);
-    res.once('finish', () => arm(req.socket));
+    // the socket as it is now: by 'finish' a destroyed one is already detached from req
+    const socket = req.socket;
+    if (!socket) return;
+    disarm(socket);
+    res.once('finish', () => {
+      if (!socket.destroyed) arm(socket);
+    });
   });
   server.maxConnections = limits.maxConnections;
   // responses are what the box returns: the schemas document them, they do not filter them
