@@ -1,3 +1,4 @@
+export * from './durable.ts';
 export * from './errors.ts';
 export * from './exec.ts';
 export * from './file-lock.ts';

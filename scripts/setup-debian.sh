@@ -20,6 +20,7 @@ PACKAGES=(
   openssh-client                         # ssh-keygen: first-boot SSH keys, the Packer template tests
   systemd                                # systemd-analyze verify of the appliance's units
   iproute2 e2fsprogs                     # ip: the stand-in's pod netns; mke2fs/debugfs: test disks
+  strace                                 # test/durability: fsync before and after every durable rename
   runc containernetworking-plugins iptables conntrack   # tools/kube-peer (scripts/kube-peer.sh; Go comes with the machine)
 )
 missing=()

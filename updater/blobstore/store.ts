@@ -4,9 +4,10 @@
 // crash leaves at most a file under tmp/ that the next open removes.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { durableRename } from '../../core/durable.ts';
 import { DrydockError } from '../../core/index.ts';
 
 const DIGEST = /^sha256:([a-f0-9]{64})$/;
@@ -179,7 +180,7 @@ export class BlobStore {
       } finally {
         await fh.close();
       }
-      await rename(tmp, final);
+      await durableRename(tmp, final);
     };
     w.abort = async () => {
       settled = true;
@@ -221,7 +222,7 @@ export class BlobStore {
     } finally {
       await fh.close();
     }
-    await rename(p, this.path(digest));
+    await durableRename(p, this.path(digest));
   }
 
   /** Copies a blob in from a stream; resolves when it is stored and verified. */

@@ -1,8 +1,10 @@
 // Applying the staged release: preflight, snapshot (when a release runs), the side effects of
 // apply, then the health gate; committed, or handed to the rollback step. `applyAndGate` is redone
 // as a whole by converge after a crash, so every side effect here is idempotent.
+
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { atomicWrite, syncTree } from '../../core/durable.ts';
 import { asDrydockError, DrydockError } from '../../core/index.ts';
 import type { Release } from '../release/index.ts';
 import type { Actor, HistoryEntry } from './api.ts';
@@ -112,7 +114,9 @@ async function takeSnapshot(ctx: EngineContext, release: Release, id: string): P
   if (backup) await runHook(ctx, backup, 'backup');
   else await ctx.p.driver.snapshot(join(dir, 'data'), volumes);
   ctx.fault('snapshot:data');
-  await writeFile(
+  // the copy and its index on disk before the state moves on
+  await syncTree(dir);
+  await atomicWrite(
     join(dir, 'snapshot.json'),
     JSON.stringify({
       before: release.version,

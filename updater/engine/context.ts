@@ -1,10 +1,12 @@
 // The one context the step modules (stage, download, apply, rollback, converge, status) share:
 // the parts the engine was given, its records, its event stream, the lock, and the helpers every
 // step uses (state transitions, progress, release files, retention). Holds no update logic itself.
+
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { atomicWrite, durableRename, syncTree } from '../../core/durable.ts';
 import { DrydockError } from '../../core/index.ts';
 import type { BlobStore } from '../blobstore/index.ts';
 import type { ClusterDriver, RenderedManifest } from '../cluster/index.ts';
@@ -235,17 +237,17 @@ export class EngineContext {
     // killed here, a half-written temp folder is left: retention removes it, the release is not staged
     this.fault('stage:files-partial');
     for (const m of await this.rendered(release)) await writeFile(join(tmp, 'manifests', m.name), m.content);
+    // the files and the folder on disk before the rename makes them the release
+    await syncTree(tmp);
     await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
+    await durableRename(tmp, dir);
   }
 
   /** A bundle may carry newer root versions (each signed by the one before, checked by the reader). */
   async persistRoots(roots: unknown[]): Promise<void> {
     const newest = roots.at(-1);
     if (newest === undefined) return;
-    const tmp = `${this.trustPath}.tmp-${process.pid}`;
-    await writeFile(tmp, `${JSON.stringify(newest, null, 2)}\n`, { mode: 0o644 });
-    await rename(tmp, this.trustPath);
+    await atomicWrite(this.trustPath, `${JSON.stringify(newest, null, 2)}\n`, 0o644);
   }
 
   async pruneNow(): Promise<void> {

@@ -1,9 +1,11 @@
 // initBox: the first install, as the image build runs it. Checks every input before it writes
 // anything, then lays out the box root, trusts the given root.json, hands the first admin password
 // to the service (seam 7) and installs the first release.
+
 import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { atomicWrite } from '../../core/durable.ts';
 import { asDrydockError, DrydockError } from '../../core/index.ts';
 import type { HistoryEntry } from './api.ts';
 import { type BoxConfig, readConfig } from './config.ts';
@@ -82,8 +84,7 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
   // 0700: config, TLS key and trusted root are the box's own; only root (the updater) reads them
   await mkdir(paths.etc, { recursive: true, mode: 0o700 });
   await chmod(paths.etc, 0o700);
-  await copyFile(opts.trustPath, `${paths.trustedRoot}.tmp`);
-  await rename(`${paths.trustedRoot}.tmp`, paths.trustedRoot);
+  await atomicWrite(paths.trustedRoot, await readFile(opts.trustPath), 0o644);
   const config = {
     ...(existing ?? {}),
     ...(opts.name ? { name: opts.name } : {}),
@@ -93,16 +94,12 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
     ...(opts.config ?? {}),
   };
   // 0600: config.yaml may carry a proxy URL with credentials
-  await writeFile(`${paths.config}.tmp`, YAML.stringify(config), { mode: 0o600 });
-  await rename(`${paths.config}.tmp`, paths.config);
+  await atomicWrite(paths.config, YAML.stringify(config), 0o600);
   if (password !== null) {
     await mkdir(paths.secrets, { recursive: true, mode: 0o700 });
     await chmod(paths.secrets, 0o700);
     const file = join(paths.secrets, 'initial-admin.json');
-    await writeFile(`${file}.tmp`, JSON.stringify({ password, source: 'file', mustChange: true }), {
-      mode: 0o600,
-    });
-    await rename(`${file}.tmp`, file);
+    await atomicWrite(file, JSON.stringify({ password, source: 'file', mustChange: true }), 0o600);
   }
 
   let box: Awaited<ReturnType<typeof openBox>>;
@@ -121,8 +118,7 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
         ...config,
         name: entry.toVersion ? (await box.status()).running?.name : undefined,
       });
-      await writeFile(`${paths.config}.tmp`, yaml, { mode: 0o600 });
-      await rename(`${paths.config}.tmp`, paths.config);
+      await atomicWrite(paths.config, yaml, 0o600);
     }
     return entry;
   } catch (e) {
