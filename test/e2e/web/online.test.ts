@@ -24,6 +24,7 @@ import {
 } from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple';
+const NEW_PASSWORD = 'a harbour of quiet lanterns';
 let work: string;
 let root: string;
 let channel: { url: string; close: () => Promise<void> };
@@ -74,6 +75,13 @@ describe('admin page, online channel', () => {
     await page.goto(`${service.url}/#/settings`);
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    // box init's password came from a deployer: the page asks for a new one first
+    await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+    await page.getByLabel('Current password').fill(PASSWORD);
+    await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
+    await page.getByLabel('New password again').fill(NEW_PASSWORD);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    // then the page it was asked for (settings)
     await page.getByLabel('Update channel address').fill(channel.url);
     await page.getByRole('button', { name: 'Save settings' }).click();
     await page.getByText('Settings saved.').waitFor();
