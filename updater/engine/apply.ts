@@ -2,7 +2,7 @@
 // apply, then the health gate; committed, or handed to the rollback step. `applyAndGate` is redone
 // as a whole by converge after a crash, so every side effect here is idempotent.
 
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWrite, syncTree } from '../../core/durable.ts';
 import { asDrydockError, DrydockError } from '../../core/index.ts';

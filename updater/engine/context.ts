@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWrite, durableRename, syncTree } from '../../core/durable.ts';
 import { DrydockError } from '../../core/index.ts';

@@ -2,7 +2,7 @@
 // anything, then lays out the box root, trusts the given root.json, hands the first admin password
 // to the service (seam 7) and installs the first release.
 
-import { chmod, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWrite } from '../../core/durable.ts';

@@ -1,11 +1,9 @@
 // Server-Sent Events of the box and the service.
-
 import type { FastifyInstance } from 'fastify';
 import type { Context } from './context.ts';
 import { routeSchema } from './schemas.ts';
 
 export async function registerEventRoutes(app: FastifyInstance, ctx: Context): Promise<void> {
-  const { box } = ctx.deps;
   const tags = ['update'];
   app.get(
     '/api/v1/events',

@@ -9,7 +9,6 @@ import { routeSchema, Settings, SettingsPatch } from './schemas.ts';
 
 export async function registerSettingsRoutes(app: FastifyInstance, ctx: Context): Promise<void> {
   const { box } = ctx.deps;
-  const tags = ['admin'];
   app.get(
     '/api/v1/settings',
     { schema: routeSchema({ summary: 'Update settings', tags: ['admin'], response: Settings }) },

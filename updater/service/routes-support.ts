@@ -8,7 +8,6 @@ import { readCertificateInfo } from './tls.ts';
 
 export async function registerSupportRoutes(app: FastifyInstance, ctx: Context): Promise<void> {
   const { box } = ctx.deps;
-  const tags = ['admin'];
   app.get(
     '/api/v1/support-bundle',
     {

@@ -7,7 +7,6 @@ import { CertificateInfo, routeSchema, TlsBody } from './schemas.ts';
 import { readCertificateInfo, validateCertificatePair, writePair } from './tls.ts';
 
 export async function registerTlsRoutes(app: FastifyInstance, ctx: Context): Promise<void> {
-  const tags = ['admin'];
   app.get(
     '/api/v1/tls',
     {

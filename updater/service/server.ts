@@ -4,21 +4,14 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import { join, posix } from 'node:path';
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import compress from '@fastify/compress';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
-import type { Logger } from 'pino';
+import Fastify, { type FastifyInstance, type FastifyReply, LogController } from 'fastify';
 import { asDrydockError, DrydockError, type ErrorCode } from '../../core/index.ts';
-import type { Actor, Box, Settings } from '../engine/api.ts';
 import {
   type Context,
   DEFAULT_LIMITS,
@@ -29,7 +22,6 @@ import {
   type ServiceDeps,
   TLS_CIPHERS,
 } from './context.ts';
-import type { Db } from './db.ts';
 import { databaseError } from './db-health.ts';
 import { EventHub } from './events.ts';
 import { securityHeaders } from './headers.ts';
@@ -45,7 +37,7 @@ import { registerStatusRoutes } from './routes-status.ts';
 import { registerSupportRoutes } from './routes-support.ts';
 import { registerTlsRoutes } from './routes-tls.ts';
 import { registerUpdateRoutes } from './routes-update.ts';
-import { csrfMatches, type Session, SessionStore } from './sessions.ts';
+import { csrfMatches, SessionStore } from './sessions.ts';
 import { StatusCache } from './status-cache.ts';
 
 export {
@@ -59,8 +51,8 @@ export {
   TLS_CIPHERS,
 };
 
-import { DEFAULT_THROTTLE, LoginThrottle, type LoginThrottleLimits } from './throttle.ts';
-import { certificatePaths, type Exec } from './tls.ts';
+import { LoginThrottle } from './throttle.ts';
+import { certificatePaths } from './tls.ts';
 
 const SERVICE_REFUSALS = new Set<ErrorCode>([
   'CSRF_INVALID',
