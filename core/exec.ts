@@ -18,7 +18,7 @@ export interface ExecOptions {
   cwd?: string;
   /** stdout kept at most (the rest is read and dropped); default 64 MiB */
   maxStdoutBytes?: number;
-  /** written to the program's stdin, which is then closed (default: no stdin) */
+  /** written to the program's stdin, which is then closed (default: stdin closed at once) */
   input?: string | Buffer;
 }
 
@@ -28,7 +28,7 @@ export type Exec = (cmd: string, args: string[], opts?: ExecOptions) => Promise<
 export const exec: Exec = (cmd, args, opts = {}) =>
   new Promise((resolve) => {
     const child = spawn(cmd, args, {
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: 'pipe',
       env: opts.env ?? process.env,
       cwd: opts.cwd,
     });
@@ -41,11 +41,10 @@ export const exec: Exec = (cmd, args, opts = {}) =>
       if (size <= cap) out.push(b);
     });
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    if (opts.input !== undefined && child.stdin) {
-      // a program that exits without reading its input (EPIPE) is judged by its exit code
-      child.stdin.on('error', () => {});
-      child.stdin.end(opts.input);
-    }
+    // stdin is the input, or closed at once; a program that exits without reading it (EPIPE) is
+    // judged by its exit code
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input);
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           err.push(Buffer.from(`\ntimed out after ${opts.timeoutMs} ms`));

@@ -26,7 +26,7 @@ describe('exec', () => {
 
   it('writes `input` to stdin and closes it; a program that never reads it is judged by its exit', async () => {
     expect((await exec('wc', ['-c'], { input: 'x'.repeat(200_000) })).stdout.trim()).toBe('200000');
-    expect((await exec('cat', [])).stdout).toBe(''); // no input: stdin is /dev/null, cat ends
+    expect((await exec('cat', [])).stdout).toBe(''); // no input: stdin closed at once, cat ends
     expect((await exec('sh', ['-c', 'exit 4'], { input: 'y'.repeat(1 << 20) })).code).toBe(4);
   });
 });
