@@ -1,10 +1,21 @@
-// The narrow interface between the update engine and the cluster it upgrades. The real driver
-// (k3s) uses k3s's own mechanisms: auto-deploy manifests, `k3s ctr -n k8s.io images import`,
-// `k3s kubectl get -o json`. The stand-in simulates a cluster under the box root for tests and
-// the local demo; it is documented as a simulation. The engine never knows which one it has.
+// The narrow interface between the update engine and the cluster it upgrades. The real drivers
+// (k3s on the appliance, kubernetes for an existing cluster) share kube-driver.ts: server-side apply
+// with an ApplySet, `ctr -n k8s.io images import`, `kubectl get -o json`. The stand-in simulates a
+// cluster under the box root for tests and the local demo; it is documented as a simulation. The
+// engine never knows which one it has.
 import type { BlobStore } from '../blobstore/index.ts';
 import type { WorkloadHealth } from '../engine/api.ts';
 import type { ImageRef, Probe, Workload } from '../release/index.ts';
+
+/** The drivers, in the order the CLI lists them; `k3s` is the appliance's. */
+export const CLUSTER_KINDS = ['k3s', 'kubernetes', 'standin'] as const;
+export type ClusterKind = (typeof CLUSTER_KINDS)[number];
+
+/** A volume a release keeps data in: a PersistentVolumeClaim. */
+export interface VolumeRef {
+  namespace: string;
+  claim: string;
+}
 
 export interface ReleaseId {
   name: string;
@@ -19,7 +30,7 @@ export interface RenderedManifest {
 }
 
 export interface ClusterDriver {
-  readonly kind: 'k3s' | 'standin';
+  readonly kind: ClusterKind;
   /** Cluster reachable and its API answering; k3s version when known. */
   ping(): Promise<{ ok: boolean; message: string; k3sVersion: string | null }>;
   /**
@@ -32,9 +43,9 @@ export interface ClusterDriver {
     onProgress?: (done: number, total: number) => void,
   ): Promise<{ imported: number; skipped: number }>;
   /**
-   * Makes the cluster run exactly these manifests: each written atomically, files of other releases
-   * removed, and objects that were in `previous` but not in `next` deleted explicitly (k3s leaves
-   * them when a file goes).
+   * Makes the cluster run exactly these manifests: every object applied, and the objects of this
+   * release that `next` no longer has deleted (whether `previous` lists them or not: a crash or a
+   * rollback may have left others).
    */
   applyManifests(
     release: ReleaseId,
@@ -47,11 +58,17 @@ export interface ClusterDriver {
   probe(probe: Probe): Promise<{ ok: boolean; message: string }>;
   /** Runs a hook Job to completion (or failure, or timeout). */
   runJob(job: RenderedManifest, timeoutSeconds: number): Promise<{ ok: boolean; message: string }>;
-  /** Copies the cluster datastore and the named volumes into `dir` (a fresh folder). */
-  snapshot(dir: string, volumes: { namespace: string; claim: string }[]): Promise<void>;
-  /** Puts a snapshot taken by `snapshot` back. */
-  restore(dir: string, volumes: { namespace: string; claim: string }[]): Promise<void>;
-  /** Installs a k3s binary shipped by a release (real driver only; the stand-in records the version). */
+  /**
+   * Copies the cluster datastore (where the driver has one) and the named volumes into `dir` (a
+   * fresh folder), the workloads that mount the volumes stopped while they are copied.
+   */
+  snapshot(dir: string, volumes: VolumeRef[]): Promise<void>;
+  /** Puts a snapshot taken by `snapshot` back, the workloads that mount the volumes stopped. */
+  restore(dir: string, volumes: VolumeRef[]): Promise<void>;
+  /**
+   * Installs a k3s binary shipped by a release (k3s driver; the stand-in records the version; a
+   * cluster the box does not own refuses).
+   */
   installK3s(binaryPath: string, version: string): Promise<void>;
   /**
    * Stand-in only (optional): stops the simulated node's containers, e.g. when a test is done with

@@ -4,11 +4,26 @@ import { type Static, Type as T } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { DrydockError } from '../../core/index.ts';
+import { CLUSTER_KINDS } from '../cluster/api.ts';
 
 export const BoxConfig = T.Object(
   {
     name: T.Optional(T.String()),
-    cluster: T.Union([T.Literal('k3s'), T.Literal('standin')], { default: 'k3s' }),
+    cluster: T.Union(
+      CLUSTER_KINDS.map((k) => T.Literal(k)),
+      { default: 'k3s' },
+    ),
+    /**
+     * cluster kubernetes: `kubeconfig` is box-absolute (box init copies the given file to
+     * /etc/drydock/kubeconfig, 0600); `kubectl` and `containerdSocket` are paths on this machine
+     */
+    kubernetes: T.Optional(
+      T.Object({
+        kubeconfig: T.String({ minLength: 1 }),
+        kubectl: T.Optional(T.String({ minLength: 1 })),
+        containerdSocket: T.Optional(T.Union([T.String({ minLength: 1 }), T.Null()])),
+      }),
+    ),
     /** box-absolute path of the trusted TUF root */
     trustedRoot: T.String({ default: '/etc/drydock/root.json' }),
     channelUrl: T.Optional(T.Union([T.String(), T.Null()])),
@@ -42,6 +57,8 @@ export function parseConfig(text: string, file: string): BoxConfig {
     const first = Value.Errors(BoxConfig, withDefaults).First();
     throw new DrydockError('CONFIG_INVALID', `${file}: ${first?.path || '/'} ${first?.message}`);
   }
+  if (withDefaults.cluster === 'kubernetes' && !withDefaults.kubernetes)
+    throw new DrydockError('CONFIG_INVALID', `${file}: cluster kubernetes needs kubernetes.kubeconfig`);
   return withDefaults;
 }
 

@@ -4,7 +4,12 @@
 import type { BlobStore } from '../blobstore/index.ts';
 import { readBundle, readBundleHead } from '../bundle/index.ts';
 import { ChannelClient } from '../channel/index.ts';
-import { type ClusterDriver, createClusterDriver } from '../cluster/index.ts';
+import {
+  type ClusterDriver,
+  type ClusterKind,
+  createClusterDriver,
+  type KubernetesConnection,
+} from '../cluster/index.ts';
 import type { Release } from '../release/index.ts';
 
 export type ReadBundle = (
@@ -34,8 +39,8 @@ export type ChannelFactory = (opts: {
 }) => Promise<Channel>;
 
 export type DriverFactory = (
-  kind: 'k3s' | 'standin',
-  opts: { root: string },
+  kind: ClusterKind,
+  opts: { root: string; kubernetes?: KubernetesConnection },
 ) => ClusterDriver | Promise<ClusterDriver>;
 
 export const defaultReadBundle: ReadBundle = (path, opts) => {

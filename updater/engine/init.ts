@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { atomicWrite } from '../../core/durable.ts';
 import { asDrydockError, DrydockError } from '../../core/index.ts';
+import { CLUSTER_KINDS, type ClusterKind } from '../cluster/api.ts';
 import type { HistoryEntry } from './api.ts';
 import { type BoxConfig, readConfig } from './config.ts';
 import { migrate, openDatabase } from './db.ts';
@@ -19,7 +20,9 @@ import { ENGINE_MIGRATIONS } from './schema.ts';
 export interface InitBoxOptions extends Omit<OpenBoxOptions, 'cluster'> {
   trustPath: string;
   bundlePath: string;
-  cluster: 'k3s' | 'standin';
+  cluster: ClusterKind;
+  /** cluster kubernetes: how to reach it (the kubeconfig file is copied into the box) */
+  kubernetes?: { kubeconfigFile: string; kubectl?: string; containerdSocket?: string };
   adminPasswordFile?: string;
   /** the appliance name for config.yaml (default: the release name) */
   name?: string;
@@ -59,8 +62,18 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
       .replace(/\r?\n$/, '');
     if (!password) throw new DrydockError('PASSWORD_WEAK', `${opts.adminPasswordFile} is empty`);
   }
-  if (opts.cluster !== 'k3s' && opts.cluster !== 'standin')
-    throw new DrydockError('USAGE', `--cluster must be k3s or standin, not ${opts.cluster}`);
+  if (!(CLUSTER_KINDS as readonly string[]).includes(opts.cluster))
+    throw new DrydockError(
+      'USAGE',
+      `--cluster must be one of ${CLUSTER_KINDS.join(', ')}, not ${opts.cluster}`,
+    );
+  let kubeconfig: Buffer | null = null;
+  if (opts.cluster === 'kubernetes') {
+    if (!opts.kubernetes?.kubeconfigFile)
+      throw new DrydockError('USAGE', '--cluster kubernetes needs --kubeconfig FILE');
+    kubeconfig = await readInput(opts.kubernetes.kubeconfigFile, 'kubeconfig');
+  } else if (opts.kubernetes)
+    throw new DrydockError('USAGE', `--kubeconfig is for --cluster kubernetes, not ${opts.cluster}`);
   const existing = readConfig(paths.config);
   if (existing) {
     const db = openDatabase(opts.root);
@@ -85,10 +98,23 @@ export async function initBox(opts: InitBoxOptions): Promise<HistoryEntry> {
   await mkdir(paths.etc, { recursive: true, mode: 0o700 });
   await chmod(paths.etc, 0o700);
   await atomicWrite(paths.trustedRoot, await readFile(opts.trustPath), 0o644);
+  // 0600: a kubeconfig carries the cluster's credentials
+  if (kubeconfig) await atomicWrite(join(paths.etc, 'kubeconfig'), kubeconfig, 0o600);
   const config = {
     ...(existing ?? {}),
     ...(opts.name ? { name: opts.name } : {}),
     cluster: opts.cluster,
+    ...(opts.kubernetes
+      ? {
+          kubernetes: {
+            kubeconfig: '/etc/drydock/kubeconfig',
+            ...(opts.kubernetes.kubectl ? { kubectl: opts.kubernetes.kubectl } : {}),
+            ...(opts.kubernetes.containerdSocket
+              ? { containerdSocket: opts.kubernetes.containerdSocket }
+              : {}),
+          },
+        }
+      : {}),
     trustedRoot: '/etc/drydock/root.json',
     ...(opts.channelUrl ? { channelUrl: opts.channelUrl } : {}),
     ...(opts.config ?? {}),
@@ -141,6 +167,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 async function undoInit(paths: Layout): Promise<void> {
-  for (const f of [paths.config, paths.trustedRoot]) await rm(f, { force: true });
+  for (const f of [paths.config, paths.trustedRoot, join(paths.etc, 'kubeconfig')])
+    await rm(f, { force: true });
   await rm(paths.lib, { recursive: true, force: true });
 }

@@ -1,9 +1,10 @@
 // openBox: the one way in. Reads config.yaml, opens state.db (migrating it), the blob store and
 // the cluster driver, seeds settings from the config, then converges an interrupted update.
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DrydockError } from '../../core/index.ts';
 import { BlobStore } from '../blobstore/index.ts';
-import type { ClusterDriver } from '../cluster/index.ts';
+import type { ClusterDriver, ClusterKind } from '../cluster/index.ts';
 import type { Box } from './api.ts';
 import { readConfig } from './config.ts';
 import { migrate, openDatabase } from './db.ts';
@@ -28,7 +29,7 @@ import { ENGINE_MIGRATIONS } from './schema.ts';
 export interface OpenBoxOptions {
   root: string;
   /** a driver, or which one to create (default: config.yaml `cluster`) */
-  cluster?: ClusterDriver | 'k3s' | 'standin';
+  cluster?: ClusterDriver | ClusterKind;
   clock?: Clock;
   /** used by the channel client (tests pass one bound to a local server) */
   fetch?: typeof fetch;
@@ -73,6 +74,14 @@ export async function openBox(opts: OpenBoxOptions): Promise<Box & Engine> {
         ? opts.cluster
         : await (opts.driverFactory ?? defaultDriverFactory)(opts.cluster ?? config.cluster, {
             root: opts.root,
+            ...(config.kubernetes
+              ? {
+                  kubernetes: {
+                    ...config.kubernetes,
+                    kubeconfig: join(opts.root, config.kubernetes.kubeconfig),
+                  },
+                }
+              : {}),
           });
     const engine = new Engine({
       db,

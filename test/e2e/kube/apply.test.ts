@@ -1,4 +1,4 @@
-// Server-side apply with ApplySet pruning (updater/cluster/kubernetes.ts) against the real API
+// Server-side apply with ApplySet pruning (updater/cluster/applyset.ts) against the real API
 // server of the kube-peer (control plane only: these are API semantics, no pod has to run).
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -6,11 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenderedManifest } from '../../../updater/cluster/api.ts';
-import {
-  createKubernetesApplier,
-  type KubernetesApplier,
-  PART_OF_LABEL,
-} from '../../../updater/cluster/kubernetes.ts';
+import { ApplySet, type MemberRef, PART_OF_LABEL } from '../../../updater/cluster/applyset.ts';
+import { defaultExec } from '../../../updater/cluster/exec.ts';
+import { Kubectl } from '../../../updater/cluster/kubectl.ts';
 import { kubectl, type Peer, peerDown, peerUp } from './peer.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'kpa-'));
@@ -40,7 +38,7 @@ spec:
 
 describe('server-side apply + ApplySet pruning on a real API server', () => {
   let peer: Peer;
-  let applier: KubernetesApplier;
+  let applier: ApplySet;
   const release = (version: string) => ({ name: 'shop', version });
   const get = async (what: string, ns?: string) =>
     JSON.parse(await kubectl(peer, ['get', what, ...(ns ? ['-n', ns] : []), '-o', 'json']));
@@ -55,7 +53,7 @@ describe('server-side apply + ApplySet pruning on a real API server', () => {
 
   beforeAll(async () => {
     peer = await peerUp(dir, { noKubelet: true, portFrom: 26443 });
-    applier = createKubernetesApplier({ kubectl: [peer.kubectl, '--kubeconfig', peer.kubeconfig] });
+    applier = new ApplySet(new Kubectl([peer.kubectl, '--kubeconfig', peer.kubeconfig], defaultExec));
   }, 50 * 60_000);
 
   afterAll(async () => {
