@@ -137,6 +137,15 @@ describe('stand-in: volumes, config, snapshots', () => {
     expect(kinds.some((n) => n.startsWith('writer'))).toBe(false);
     expect(readdirSync(join(root, MANIFESTS_DIR))).toEqual(['drydock-web.yaml']);
   });
+
+  it('as on a real cluster (ApplySet), objects the previous list does not name are pruned too', async () => {
+    // a release applied and then interrupted left "writer" behind; `previous` does not know it
+    await driver.applyManifests(release('4'), [...(await demoManifests('1.1.0')), writer('v1')], null);
+    await driver.applyManifests(release('5'), await demoManifests('1.1.0'), await demoManifests('1.1.0'));
+    const names = (await driver.kubectlGet()).items.map((o) => (o as { metadata: { name: string } }).metadata.name);
+    expect(names.some((n) => n.startsWith('writer'))).toBe(false);
+    expect(names).toContain('web');
+  });
 });
 
 describe('stand-in: hook Jobs', () => {

@@ -17,7 +17,6 @@ export { KubeDriver, type Quiesced } from './kube-driver.ts';
 export { Kubectl } from './kubectl.ts';
 export { createKubernetesDriver, KubernetesDriver, type KubernetesOptions } from './kubernetes.ts';
 export {
-  droppedObjects,
   FILE_PREFIX,
   MANIFESTS_DIR,
   parseObjects,

@@ -30,6 +30,8 @@ export interface K3sOptions extends Partial<Omit<KubeDriverOptions, 'root' | 'ct
   systemctl?: string[];
   /** k3s's --data-dir, box-relative (default var/lib/rancher/k3s) */
   dataDir?: string;
+  /** where the node's paths (a volume's hostPath) are seen from (default: the box root) */
+  nodeRoot?: string;
 }
 
 const K3S_BIN = 'usr/local/bin/k3s';
@@ -39,6 +41,7 @@ export class K3sDriver extends KubeDriver {
   readonly #k3s: string[];
   readonly #systemctl: string[];
   readonly #db: string;
+  readonly #nodeRoot: string;
 
   constructor(opts: K3sOptions) {
     super({
@@ -50,10 +53,11 @@ export class K3sDriver extends KubeDriver {
     this.#k3s = opts.k3s ?? ['k3s'];
     this.#systemctl = opts.systemctl ?? ['systemctl'];
     this.#db = join(opts.root, opts.dataDir ?? 'var/lib/rancher/k3s', 'server/db');
+    this.#nodeRoot = opts.nodeRoot ?? opts.root;
   }
 
   protected override hostPath(path: string): string {
-    return join(this.root, path);
+    return join(this.#nodeRoot, path);
   }
 
   async ping() {

@@ -1,7 +1,7 @@
-// The manifests of a release as k3s sees them: one drydock-<part>.yaml per release part in the
-// auto-deploy folder, and the objects inside them. k3s applies what the folder holds but leaves the
-// objects of a removed file (or of a document removed from a file) in the cluster, so the drivers
-// compute which objects the new release dropped and delete those explicitly.
+// The manifests of a release and the objects inside them (parsed and checked before anything is
+// applied). The stand-in keeps its copy of a release's manifests as drydock-<part>.yaml files in
+// k3s's auto-deploy folder; the real drivers apply them server-side (applyset.ts), and the k3s
+// driver removes such files an earlier Drydock wrote there.
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -104,29 +104,6 @@ export function refOf(o: KubeManifestObject): ObjectRef {
 export function keyOf(r: ObjectRef): string {
   const group = r.apiVersion.includes('/') ? r.apiVersion.split('/')[0] : '';
   return `${group}/${r.kind}/${r.namespace ?? ''}/${r.name}`;
-}
-
-/** Objects present in `previous` and absent from `next`: what k3s would leave behind. */
-export function droppedObjects(next: RenderedManifest[], previous: RenderedManifest[] | null): ObjectRef[] {
-  if (!previous) return [];
-  const keep = new Set(next.flatMap(parseObjects).map((o) => keyOf(refOf(o))));
-  const seen = new Set<string>();
-  const out: ObjectRef[] = [];
-  for (const o of previous.flatMap(parseObjects)) {
-    const r = refOf(o);
-    const k = keyOf(r);
-    if (keep.has(k) || seen.has(k)) continue;
-    seen.add(k);
-    out.push(r);
-  }
-  // namespaces last: deleting one first would take the others with it and hide errors
-  return out.sort((a, b) => Number(a.kind === 'Namespace') - Number(b.kind === 'Namespace'));
-}
-
-/** `kubectl delete` target for an object: kind.group/name (core kinds without a group). */
-export function kubectlTarget(r: ObjectRef): string {
-  const group = r.apiVersion.includes('/') ? r.apiVersion.split('/')[0] : '';
-  return `${r.kind.toLowerCase()}${group ? `.${group}` : ''}/${r.name}`;
 }
 
 /**

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemoImages } from '../../../examples/demo/images.ts';
-import { ctr, kubectl, type Peer, peerDown, peerUp } from './peer.ts';
+import { ctr, kubectl, type Peer, peerDown, peerUp, takeNodeLock } from './peer.ts';
 
 const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), 'kp-'));
@@ -78,6 +78,8 @@ describe('kube-peer: a real single-node Kubernetes', () => {
   let before: Awaited<ReturnType<typeof snapshot>>;
 
   beforeAll(async () => {
+    // the node's iptables and netns are compared before and after: no other peer may run meanwhile
+    await takeNodeLock(dir);
     before = await snapshot();
     // a cold build of the peer takes 15-30 min on 2 cores; scripts/setup-debian.sh does it ahead
     peer = await peerUp(dir);

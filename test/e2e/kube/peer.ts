@@ -36,11 +36,44 @@ export async function freePortBlock(from = 16443): Promise<number> {
   throw new Error(`no 7 consecutive free ports from ${from}`);
 }
 
+// Peers with a kubelet share what a node has once per machine (the pod subnet 10.42.0.0/24, the
+// NodePorts, iptables): suites in parallel workers take turns, holding this lock from up to down.
+const NODE_LOCK = '/tmp/drydock-kube-peer-node.lock';
+const held = new Set<string>();
+
+export async function takeNodeLock(dir: string): Promise<void> {
+  const { open, readFile, rm } = await import('node:fs/promises');
+  const until = Date.now() + 45 * 60_000;
+  for (;;) {
+    try {
+      const f = await open(NODE_LOCK, 'wx');
+      await f.writeFile(`${process.pid}\n${dir}\n`);
+      await f.close();
+      held.add(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number((await readFile(NODE_LOCK, 'utf8').catch(() => '')).split('\n')[0]);
+    let alive = false;
+    try {
+      process.kill(owner, 0);
+      alive = owner > 0;
+    } catch {}
+    // a worker that died without peerDown leaves the lock: it is free then
+    if (!alive) await rm(NODE_LOCK, { force: true });
+    else if (Date.now() > until)
+      throw new Error(`the kube-peer node lock ${NODE_LOCK} is held by pid ${owner}`);
+    else await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /** `portFrom`: suites that run at the same time start their port search at different places. */
 export async function peerUp(
   dir: string,
   opts: { noKubelet?: boolean; portFrom?: number } = {},
 ): Promise<Peer> {
+  if (!opts.noKubelet && !held.has(dir)) await takeNodeLock(dir);
   const apiPort = await freePortBlock(opts.portFrom);
   const args = [
     'up',
@@ -64,8 +97,14 @@ export async function peerUp(
   };
 }
 
-export async function peerDown(dir: string): Promise<void> {
+/** Stops the peer; `keepLock`: it is started again on the same folder (a restart). */
+export async function peerDown(dir: string, opts: { keepLock?: boolean } = {}): Promise<void> {
   await run(SCRIPT, ['down', '--dir', dir], { timeout: 5 * 60_000 });
+  if (held.has(dir) && !opts.keepLock) {
+    held.delete(dir);
+    const { rm } = await import('node:fs/promises');
+    await rm(NODE_LOCK, { force: true });
+  }
 }
 
 export async function kubectl(peer: Peer, args: string[], input?: string): Promise<string> {

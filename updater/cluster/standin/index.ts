@@ -16,7 +16,7 @@ import type { BlobStore } from '../../blobstore/index.ts';
 import type { ImageRef, Probe, Workload } from '../../release/index.ts';
 import type { ClusterDriver, ReleaseId, RenderedManifest } from '../api.ts';
 import { defaultExec, type ExecFn } from '../exec.ts';
-import { droppedObjects, keyOf, parseObjects, refOf, writeManifestFiles } from '../manifests.ts';
+import { keyOf, parseObjects, refOf, writeManifestFiles } from '../manifests.ts';
 import { readImageConfig, tagOf, writeOciLayoutDir } from '../oci-layout.ts';
 import { workloadHealth } from '../readiness.ts';
 import {
@@ -229,14 +229,19 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
       return { imported, skipped };
     },
 
-    async applyManifests(release: ReleaseId, next: RenderedManifest[], previous: RenderedManifest[] | null) {
+    async applyManifests(release: ReleaseId, next: RenderedManifest[], _previous: RenderedManifest[] | null) {
       const objects = next.flatMap(parseObjects); // throws on a broken manifest before anything changes
-      const dropped = droppedObjects(next, previous);
       await writeManifestFiles(root, next);
       await withCluster(async (ctx) => {
-        // what k3s's deploy controller does with the folder, then our explicit deletes
+        // as the real drivers' ApplySet does: apply every object, then delete every member the
+        // release no longer has, whichever release (or crash) left it; namespaces last
         for (const o of objects) upsert(ctx.state, o);
-        for (const r of dropped) await remove(ctx, keyOf(r));
+        const keep = new Set(objects.map((o) => keyOf(refOf(o))));
+        const members = Object.entries(ctx.state.objects).filter(([k]) => !keep.has(k));
+        members.sort(
+          ([, a], [, b]) => Number(a.ref.kind === 'Namespace') - Number(b.ref.kind === 'Namespace'),
+        );
+        for (const [k] of members) await remove(ctx, k);
         await ensureVolumes(ctx);
         await writeFile(join(dir, 'release.json'), JSON.stringify(release));
       });
