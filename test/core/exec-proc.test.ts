@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { exec, parseProcStat, readProcStat } from '../../core/index.ts';
+import { exec, mustSucceed, notInstalled, parseProcStat, readProcStat } from '../../core/index.ts';
 
 describe('exec', () => {
   it('resolves with the exit code and both streams, also for a non-zero exit', async () => {
@@ -28,6 +28,51 @@ describe('exec', () => {
     expect((await exec('wc', ['-c'], { input: 'x'.repeat(200_000) })).stdout.trim()).toBe('200000');
     expect((await exec('cat', [])).stdout).toBe(''); // no input: stdin closed at once, cat ends
     expect((await exec('sh', ['-c', 'exit 4'], { input: 'y'.repeat(1 << 20) })).code).toBe(4);
+  });
+
+  it('hands each line to onLine as it comes, from both streams, the last one without a newline too', async () => {
+    const lines: string[] = [];
+    const r = await exec('sh', ['-c', 'printf "a\\r\\nb\\n"; echo c >&2; printf d'], {
+      onLine: (l) => lines.push(l),
+    });
+    expect(r.code).toBe(0);
+    expect(lines.sort()).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('an aborted signal ends the program with SIGTERM (128 + 15), and SIGKILL if it ignores that', async () => {
+    const stop = new AbortController();
+    const running = exec('sleep', ['30'], { signal: stop.signal });
+    stop.abort();
+    expect((await running).code).toBe(143);
+    const stubborn = new AbortController();
+    const started = Date.now();
+    const ignoring = exec('sh', ['-c', 'trap "" TERM; echo ready; while :; do sleep 0.1; done'], {
+      signal: stubborn.signal,
+      onLine: () => stubborn.abort(),
+    });
+    expect((await ignoring).code).toBe(137);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
+  }, 15_000);
+
+  it('mustSucceed: the result of exit 0, else TOOL_MISSING or TOOL_FAILED with the last three lines', async () => {
+    const run = mustSucceed();
+    expect((await run('sh', ['-c', 'echo ok'])).stdout).toBe('ok\n');
+    await expect(run('drydock-no-such-tool', ['x'])).rejects.toMatchObject({
+      code: 'TOOL_MISSING',
+      message: 'drydock-no-such-tool is not installed (needed for this step)',
+    });
+    await expect(run('sh', ['-c', 'for i in 1 2 3 4; do echo line$i; done; exit 2'])).rejects.toMatchObject({
+      code: 'TOOL_FAILED',
+      message: 'sh -c failed (exit 2): line2 | line3 | line4',
+    });
+    await expect(run('sleep', ['30'], { timeoutMs: 100 })).rejects.toMatchObject({
+      code: 'TOOL_FAILED',
+      message: 'sleep did not finish within 100 ms',
+    });
+    // a program that itself exits 127 (sh: command not found) failed; it is not "not installed"
+    const own = await exec('sh', ['-c', 'exit 127']);
+    expect(notInstalled('sh', own)).toBe(false);
+    await expect(run('sh', ['-c', 'exit 127'])).rejects.toMatchObject({ code: 'TOOL_FAILED' });
   });
 });
 
