@@ -4,7 +4,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { exec } from '../../core/index.ts';
 
 export type Accelerator = 'kvm' | 'tcg';
 
@@ -21,7 +21,9 @@ export async function acceleratorWorks(accel: Accelerator, timeoutMs = 5000): Pr
   const dir = await mkdtemp(join(tmpdir(), 'drydock-accel-'));
   try {
     await writeFile(join(dir, 'probe.img'), probeSector());
-    const child = execa(
+    const probing = new AbortController();
+    let ended = false;
+    const done = exec(
       'qemu-system-x86_64',
       [
         '-nodefaults',
@@ -36,8 +38,10 @@ export async function acceleratorWorks(accel: Accelerator, timeoutMs = 5000): Pr
         '-drive',
         `file=${join(dir, 'probe.img')},format=raw,if=ide`,
       ],
-      { reject: false, timeout: timeoutMs },
-    );
+      { timeoutMs, signal: probing.signal },
+    ).then(() => {
+      ended = true;
+    });
     const deadline = Date.now() + timeoutMs;
     let ok = false;
     while (Date.now() < deadline) {
@@ -46,10 +50,10 @@ export async function acceleratorWorks(accel: Accelerator, timeoutMs = 5000): Pr
         ok = true;
         break;
       }
-      if (child.exitCode !== null) break;
+      if (ended) break;
     }
-    child.kill('SIGKILL');
-    await child;
+    probing.abort();
+    await done;
     return ok;
   } finally {
     await rm(dir, { recursive: true, force: true });

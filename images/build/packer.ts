@@ -1,4 +1,4 @@
-// Runs Packer on images/packer through execa, streaming its lines as live progress. Debian's Packer
+// Runs Packer on images/packer through the injected exec (images/exec.ts), streaming its lines as live progress. Debian's Packer
 // 1.6.6 has the builders built in; current Packer gets its plugins from images/packer/plugins first.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -67,6 +67,7 @@ export async function runPacker(opts: {
       onLine: opts.onLine,
       // Packer keeps its cache (and port locks) beside the templates unless told otherwise
       env: {
+        ...process.env,
         PACKER_NO_COLOR: '1',
         CHECKPOINT_DISABLE: '1',
         PACKER_CACHE_DIR: join(opts.workDir, 'packer_cache'),

@@ -3,7 +3,7 @@
 // Every write goes to a temporary overlay (snapshot=on): the disks under test stay as built.
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { execa, type ResultPromise } from 'execa';
+import { exec } from '../../core/index.ts';
 import type { Accelerator } from '../build/accel.ts';
 
 export interface VmOptions {
@@ -63,14 +63,11 @@ export function qemuArgs(o: VmOptions): string[] {
 }
 
 export function bootVm(o: VmOptions): Vm {
-  const child: ResultPromise = execa('qemu-system-x86_64', qemuArgs(o), { reject: false, stdin: 'ignore' });
+  // stop() aborts: SIGTERM, then SIGKILL 5 s later (core/exec.ts)
+  const stopping = new AbortController();
   let exited: string | null = null;
-  void child.then((r) => {
-    exited = `QEMU exited (${r.exitCode ?? r.signal}): ${String(r.stderr ?? '')
-      .trim()
-      .split('\n')
-      .slice(-2)
-      .join(' | ')}`;
+  const done = exec('qemu-system-x86_64', qemuArgs(o), { signal: stopping.signal }).then((r) => {
+    exited = `QEMU exited (${r.code}): ${r.stderr.trim().split('\n').slice(-2).join(' | ')}`;
   });
   const read = () => readFile(o.consoleLog, 'utf8').catch(() => '');
   return {
@@ -87,10 +84,8 @@ export function bootVm(o: VmOptions): Vm {
       }
     },
     async stop() {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await child;
-      clearTimeout(t);
+      stopping.abort();
+      await done;
     },
   };
 }

@@ -1,9 +1,13 @@
 // The pieces of the base disk that are pure logic: the GPT layout, what we patch into GRUB's
 // boot.img and core.img (as grub-bios-setup would), and the KVM/TCG probe with the real QEMU.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   acceleratorWorks,
   baseKey,
+  bootVm,
   DEFAULT_BASE_SPEC,
   diskLayout,
   grubConfig,
@@ -69,4 +73,26 @@ describe('base disk', () => {
     expect(probeSector()[510]).toBe(0x55);
     expect(await acceleratorWorks('tcg', 15_000)).toBe(true);
   });
+
+  it('bootVm runs QEMU and stop() ends it with SIGTERM; a VM that is gone says why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drydock-vm-'));
+    try {
+      writeFileSync(join(dir, 'probe.img'), probeSector());
+      const vm = bootVm({
+        disks: [{ path: join(dir, 'probe.img'), format: 'raw' }],
+        consoleLog: join(dir, 'console.log'),
+        accel: 'tcg',
+        memoryMb: 64,
+        cpus: 1,
+        httpsPort: 0,
+      });
+      // QEMU opens the serial file once it runs (its firmware tries network boot first, for long)
+      await expect.poll(() => existsSync(join(dir, 'console.log')), { timeout: 30_000 }).toBe(true);
+      await vm.stop();
+      // SIGTERM: QEMU's handler exits 0 ("terminating on signal 15"), or it came first (128 + 15)
+      await expect(vm.waitConsole(/never/, 30_000)).rejects.toThrow(/^QEMU exited \((0|143)\): /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
