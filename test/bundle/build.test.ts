@@ -194,6 +194,7 @@ describe('online images', () => {
         .replace(/:image$/, '');
       const { writeLayout } = await import('./fixtures.ts');
       await writeLayout(dest, [{ tag: 'image', layers: [Buffer.from('busybox from a registry')] }]);
+      return { code: 0, stdout: '', stderr: '' };
     };
     const r = await buildBundle({ specPath, keysDir: keys, outPath: join(dir, 'online.drydock'), exec });
     expect(calls[0]!.slice(0, 2)).toEqual(['skopeo', 'copy']);

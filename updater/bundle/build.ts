@@ -6,9 +6,8 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { parseAllDocuments } from 'yaml';
-import { DrydockError } from '../../core/index.ts';
+import { DrydockError, type Exec, exec, mustSucceed } from '../../core/index.ts';
 import { END_OF_ARCHIVE, fileHeader, openLayout, padding, resolveImage } from '../oci/index.ts';
 import {
   type BlobRef,
@@ -59,8 +58,8 @@ export interface BuildOptions {
   /** how long the bundle's targets/snapshot/timestamp stay valid */
   expiresDays?: number;
   onProgress?: (p: BuildProgress) => void;
-  /** runs skopeo for images given only by registry reference */
-  exec?: (cmd: string, args: string[]) => Promise<void>;
+  /** runs skopeo for images given only by registry reference; throws when it fails (default: core's exec, must succeed) */
+  exec?: Exec;
 }
 
 export interface BuildResult {
@@ -106,15 +105,7 @@ async function yamlBlob(path: string, at: string): Promise<Source> {
   };
 }
 
-const defaultExec = async (cmd: string, args: string[]) => {
-  try {
-    await execa(cmd, args, { stdio: 'pipe' });
-  } catch (e) {
-    const err = e as { code?: string; stderr?: string };
-    if (err.code === 'ENOENT') throw new DrydockError('TOOL_MISSING', `${cmd} is not installed`);
-    throw new DrydockError('TOOL_FAILED', `${cmd} failed: ${(err.stderr ?? '').split('\n')[0]}`);
-  }
-};
+const defaultExec = mustSucceed(exec);
 
 export async function buildBundle(opts: BuildOptions): Promise<BuildResult> {
   const now = opts.now ?? new Date();

@@ -4,7 +4,7 @@
 import type { IntervalHistogram } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { DrydockError } from '../../core/index.ts';
+import type { DrydockError, Exec } from '../../core/index.ts';
 import type { Actor, Box, Settings } from '../engine/api.ts';
 import type { Db } from './db.ts';
 import type { EventHub } from './events.ts';
@@ -12,7 +12,6 @@ import type { LogRing } from './logger.ts';
 import type { Session, SessionStore } from './sessions.ts';
 import type { StatusCache } from './status-cache.ts';
 import { DEFAULT_THROTTLE, type LoginThrottle, type LoginThrottleLimits } from './throttle.ts';
-import type { Exec } from './tls.ts';
 
 export const SESSION_COOKIE = '__Host-drydock-session';
 

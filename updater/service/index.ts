@@ -63,7 +63,6 @@ export {
   type CertificateInfo,
   certificatePaths,
   defaultExec,
-  type Exec,
   ensureCertificate,
   readCertificateInfo,
   validateCertificatePair,

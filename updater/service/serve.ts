@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { DrydockError } from '../../core/index.ts';
+import { DrydockError, type Exec } from '../../core/index.ts';
 import type { Box } from '../engine/api.ts';
 import { type Db, type Migrate, type OpenDatabase, openServiceDatabase, setMeta } from './db.ts';
 import { backupDatabase, recoverDatabase } from './db-health.ts';
@@ -17,7 +17,7 @@ import { boxSeed } from './policy.ts';
 import { createRedirectServer } from './redirect.ts';
 import { Scheduler } from './scheduler.ts';
 import { type Context, createService, type Limits, type RouteRecord } from './server.ts';
-import { defaultExec, type Exec, ensureCertificate } from './tls.ts';
+import { defaultExec, ensureCertificate } from './tls.ts';
 import { cleanSpool } from './upload.ts';
 
 export interface Endpoint {

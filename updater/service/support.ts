@@ -6,8 +6,9 @@ import { PassThrough, type Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import YAML from 'yaml';
+import type { Exec } from '../../core/index.ts';
 import type { Box } from '../engine/api.ts';
-import type { CertificateInfo, Exec } from './tls.ts';
+import type { CertificateInfo } from './tls.ts';
 
 const SECRET_KEY = /pass(word)?|secret|token|credential|private|^key$|apikey|api_key|session|cookie/i;
 

@@ -1,29 +1,15 @@
 // The service's TLS certificate: self-signed at first start (the key made by node:crypto, the
 // certificate by openssl through an injected exec, so SAN and extensions are standard), and
 // replaceable by the admin with a certificate + key pair that is checked before it is swapped in.
-import { execFile } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DrydockError } from '../../core/index.ts';
+import { DrydockError, type Exec, exec, mustSucceed } from '../../core/index.ts';
 
-export type Exec = (cmd: string, args: string[]) => Promise<{ stdout: string; stderr: string }>;
-
-export const defaultExec: Exec = (cmd, args) =>
-  new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        reject(
-          code === 'ENOENT'
-            ? new DrydockError('TOOL_MISSING', `${cmd} is not installed`)
-            : new DrydockError('TOOL_FAILED', `${cmd} failed: ${String(stderr).trim() || err.message}`),
-        );
-      } else resolve({ stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
+/** openssl, run by core's exec in its must-succeed form (TOOL_MISSING, TOOL_FAILED) */
+export const defaultExec: Exec = mustSucceed(exec);
 
 export interface CertificateFiles {
   certPath: string;
