@@ -118,7 +118,7 @@ export async function applySshKey(ctx: ApplyContext, keys: string): Promise<void
   );
   // the host keys were removed when the image was sealed; every box gets its own
   const kg = await ctx.exec('ssh-keygen', ['-A', '-f', ctx.root]);
-  if (kg.exitCode !== 0) ctx.log(`ssh-keygen -A failed: ${kg.stderr.trim()}`);
+  if (kg.code !== 0) ctx.log(`ssh-keygen -A failed: ${kg.stderr.trim()}`);
   const wants = under(ctx.root, PATHS.sshWants);
   if ((await readlink(wants).catch(() => null)) === null) {
     await mkdir(dirname(wants), { recursive: true });

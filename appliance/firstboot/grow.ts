@@ -31,7 +31,7 @@ export async function growDataFilesystem(root: string, exec: Exec): Promise<Grow
     const parent = basename(dirname(await realpath(sys)));
     const gp = await exec('growpart', [`/dev/${parent}`, partNo]);
     // growpart exits 1 with NOCHANGE when the partition already fills its disk
-    if (gp.exitCode !== 0 && !/NOCHANGE/.test(gp.stdout + gp.stderr))
+    if (gp.code !== 0 && !/NOCHANGE/.test(gp.stdout + gp.stderr))
       return {
         device: boxDev,
         grown: false,
@@ -39,7 +39,7 @@ export async function growDataFilesystem(root: string, exec: Exec): Promise<Grow
       };
   }
   const rs = await exec('resize2fs', [boxDev]);
-  if (rs.exitCode !== 0)
+  if (rs.code !== 0)
     return {
       device: boxDev,
       grown: false,

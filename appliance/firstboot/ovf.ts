@@ -65,7 +65,7 @@ export async function readOvfFromVmtools(exec: Exec, timeoutMs = 10_000): Promis
   });
   try {
     const r = await Promise.race([exec('vmtoolsd', ['--cmd', 'info-get guestinfo.ovfEnv']), timeout]);
-    if (r?.exitCode !== 0 || !r.stdout.includes('Environment')) return null;
+    if (r?.code !== 0 || !r.stdout.includes('Environment')) return null;
     return r.stdout;
   } finally {
     clearTimeout(timer);

@@ -2,7 +2,7 @@
 // it with the final names. Until that part exports it, openssl makes a self-signed pair the same way.
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DrydockError } from '../../core/index.ts';
+import { DrydockError, notInstalled } from '../../core/index.ts';
 import type { Exec } from './deps.ts';
 
 export type EnsureCertificate = (opts: { dir: string; names: string[]; ips: string[] }) => Promise<unknown>;
@@ -30,7 +30,7 @@ export function opensslCertificate(exec: Exec): EnsureCertificate {
     )
       return;
     const mk = await exec('mkdir', ['-p', '-m', '0700', dir]);
-    if (mk.exitCode !== 0) throw new DrydockError('TOOL_FAILED', `cannot create ${dir}: ${mk.stderr.trim()}`);
+    if (mk.code !== 0) throw new DrydockError('TOOL_FAILED', `cannot create ${dir}: ${mk.stderr.trim()}`);
     const san = [...names.map((n) => `DNS:${n}`), ...ips.map((i) => `IP:${i}`)].join(',');
     const r = await exec('openssl', [
       'req',
@@ -53,9 +53,9 @@ export function opensslCertificate(exec: Exec): EnsureCertificate {
       '-out',
       cert,
     ]);
-    if (r.exitCode !== 0)
+    if (r.code !== 0)
       throw new DrydockError(
-        r.exitCode === 127 ? 'TOOL_MISSING' : 'TOOL_FAILED',
+        notInstalled('openssl', r) ? 'TOOL_MISSING' : 'TOOL_FAILED',
         `openssl could not make the certificate: ${r.stderr.trim().split('\n').pop()}`,
       );
     await exec('chmod', ['0600', key]);

@@ -172,8 +172,8 @@ describe('first boot from the OVF environment (ISO transport)', () => {
     const { exec, calls } = recordingExec({
       vmtoolsd: (args) =>
         args.join(' ') === '--cmd info-get guestinfo.ovfEnv'
-          ? { stdout: xml, exitCode: 0 }
-          : { stdout: '', exitCode: 1 },
+          ? { stdout: xml, code: 0 }
+          : { stdout: '', code: 1 },
     });
     const r = await runFirstboot({ root, exec, fetch: () => Promise.reject(new Error('x')) });
     expect(r.via).toBe('vmtoolsd guestinfo.ovfEnv');
@@ -187,10 +187,10 @@ describe('on the running system (root "/")', () => {
     const root = box();
     const xml = readFileSync(join(FIX, 'ovf-env.xml'), 'utf8');
     const { exec, calls } = recordingExec({
-      vmtoolsd: () => ({ stdout: xml, exitCode: 0 }),
-      hostnamectl: () => ({ stdout: '', exitCode: 0 }),
-      networkctl: () => ({ stdout: '', exitCode: 0 }),
-      systemctl: () => ({ stdout: '', exitCode: 0 }),
+      vmtoolsd: () => ({ stdout: xml, code: 0 }),
+      hostnamectl: () => ({ stdout: '', code: 0 }),
+      networkctl: () => ({ stdout: '', code: 0 }),
+      systemctl: () => ({ stdout: '', code: 0 }),
     });
     await runFirstboot({ root, exec, live: true, fetch: () => Promise.reject(new Error('x')) });
     const live = calls.filter((c) => ['hostnamectl', 'networkctl', 'systemctl'].includes(c[0]!));
@@ -252,14 +252,14 @@ describe('bad settings are refused, the box stays reachable', () => {
   it('refuses an unparsable OVF document as a whole and uses DHCP', async () => {
     const root = box();
     const { exec } = recordingExec({
-      vmtoolsd: () => ({ stdout: '<Environment xmlns="urn:other"/>', exitCode: 0 }),
+      vmtoolsd: () => ({ stdout: '<Environment xmlns="urn:other"/>', code: 0 }),
     });
     const r = await runFirstboot({ root, exec, fetch: () => Promise.reject(new Error('x')) });
     expect(r.problems[0]?.key).toBe('source');
     expect(read(root, PATHS.network)).toContain('DHCP=yes');
     // the whole environment is read again at the next boot
     const xml = readFileSync(join(FIX, 'ovf-env.xml'), 'utf8');
-    const fixed = recordingExec({ vmtoolsd: () => ({ stdout: xml, exitCode: 0 }) });
+    const fixed = recordingExec({ vmtoolsd: () => ({ stdout: xml, code: 0 }) });
     const r2 = await runFirstboot({ root, exec: fixed.exec, fetch: () => Promise.reject(new Error('x')) });
     expect(r2.problems).toEqual([]);
     expect(read(root, 'etc/hostname')).toBe('portal01.example.com\n');
@@ -456,7 +456,7 @@ describe('growing the data filesystem', () => {
     mkdirSync(join(root, 'dev/disk/by-label'), { recursive: true });
     dataDisk(root);
     const nochange = recordingExec({
-      growpart: () => ({ stdout: 'NOCHANGE: partition 1 is size 100', exitCode: 1 }),
+      growpart: () => ({ stdout: 'NOCHANGE: partition 1 is size 100', code: 1 }),
     });
     const r = await runFirstboot({
       root,
@@ -469,7 +469,7 @@ describe('growing the data filesystem', () => {
     const root2 = box();
     mkdirSync(join(root2, 'dev/disk/by-label'), { recursive: true });
     dataDisk(root2);
-    const broken = recordingExec({ resize2fs: () => ({ stdout: '', exitCode: 1 }) });
+    const broken = recordingExec({ resize2fs: () => ({ stdout: '', code: 1 }) });
     const r2 = await runFirstboot({
       root: root2,
       exec: broken.exec,

@@ -36,14 +36,14 @@ export function snapshotTree(root: string): Map<string, string> {
 
 /** Real tools, except those that would touch this machine's disks: growpart/resize2fs are recorded. */
 export function recordingExec(
-  extra: Record<string, (args: string[]) => { stdout: string; exitCode: number }> = {},
+  extra: Record<string, (args: string[]) => { stdout: string; code: number }> = {},
 ) {
   const calls: string[][] = [];
   const exec: Exec = async (cmd, args) => {
     calls.push([cmd, ...args]);
     if (extra[cmd]) return { stderr: '', ...extra[cmd]!(args) };
-    if (cmd === 'growpart' || cmd === 'resize2fs') return { stdout: '', stderr: '', exitCode: 0 };
-    if (cmd === 'vmtoolsd') return { stdout: '', stderr: 'vmtoolsd: not installed', exitCode: 127 };
+    if (cmd === 'growpart' || cmd === 'resize2fs') return { stdout: '', stderr: '', code: 0 };
+    if (cmd === 'vmtoolsd') return { stdout: '', stderr: 'vmtoolsd: not installed', code: 127 };
     return defaultExec(cmd, args);
   };
   return { exec, calls };

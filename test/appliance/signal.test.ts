@@ -162,7 +162,7 @@ describe('the openssl certificate stand-in (used when the service does not expor
     cleanups.push(cleanup);
     const exec = async (cmd: string, args: string[]) =>
       cmd === 'openssl'
-        ? { stdout: '', stderr: 'openssl: not installed', exitCode: 127 }
+        ? { stdout: '', stderr: 'openssl: not installed', code: 127 }
         : defaultExec(cmd, args);
     await expect(
       opensslCertificate(exec)({ dir: join(root, 'tls'), names: ['x'], ips: [] }),
