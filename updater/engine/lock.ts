@@ -2,7 +2,7 @@
 // time). It survives a crash of its holder, and is stale (taken over) once that process is gone:
 // another boot, no such pid, or a pid reused by a process that started at another time.
 import { readFileSync } from 'node:fs';
-import { DrydockError } from '../../core/index.ts';
+import { DrydockError, readProcStat } from '../../core/index.ts';
 import type { Db } from './db.ts';
 
 export interface ProcessIdentity {
@@ -11,25 +11,18 @@ export interface ProcessIdentity {
   startTime: string;
 }
 
-function read(path: string): string | null {
+export function bootId(): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   } catch {
-    return null;
+    return 'unknown-boot';
   }
 }
 
-export function bootId(): string {
-  return read('/proc/sys/kernel/random/boot_id')?.trim() ?? 'unknown-boot';
-}
-
-/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), or null if gone. */
+/** Start time of a process in clock ticks since boot (core/proc.ts), as stored in the lock row; null if gone. */
 export function processStartTime(pid: number): string | null {
-  const stat = read(`/proc/${pid}/stat`);
-  if (stat === null) return null;
-  // the command name (field 2) may hold spaces and parentheses: split after the last ')'
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return rest[19] ?? null; // fields 3.. → index 0 is field 3, so field 22 is index 19
+  const stat = readProcStat(pid);
+  return stat ? String(stat.startTicks) : null;
 }
 
 export function selfIdentity(): ProcessIdentity {
