@@ -1,4 +1,4 @@
-// Online updates through H1's ChannelClient (tuf-js) against a real HTTP server on 127.0.0.1
+// Online updates through updater/channel's ChannelClient (tuf-js) against a real HTTP server on 127.0.0.1
 // serving a channel published with the demo keys: check, download, apply, and a download that
 // breaks off and resumes with a Range request.
 import { mkdir, readdir } from 'node:fs/promises';

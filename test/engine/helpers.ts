@@ -1,5 +1,6 @@
-// Shared by the engine tests: the demo fixture (H2, real signed bundles built by H1's writer), a
-// fresh box root, the cluster driver under test, and a fingerprint of a box for "nothing changed".
+// Shared by the engine tests: the demo fixture (examples/demo: real signed bundles built by
+// updater/bundle), a fresh box root, the cluster driver under test, and a fingerprint of a box
+// for "nothing changed".
 import { createHash } from 'node:crypto';
 import { copyFile, cp, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,6 @@
-// The engine against H2's stand-in cluster with the real demo bundles: commit, automatic rollback
-// (1.2.0's container really exits), explicit rollback, delta bundles, retention.
+// The engine against the stand-in cluster (updater/cluster/standin) with the real demo bundles:
+// commit, automatic rollback (1.2.0's container really exits), explicit rollback, delta bundles,
+// retention.
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';

@@ -1,4 +1,5 @@
-// <root>/etc/drydock/config.yaml (seam 10): read, validated with TypeBox, written by box init.
+// <root>/etc/drydock/config.yaml (docs/architecture.md, "The box root"): read, validated with
+// TypeBox, written by box init.
 import { existsSync, readFileSync } from 'node:fs';
 import { type Static, Type as T } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';

@@ -1,6 +1,7 @@
 // What the engine needs from the other parts, as narrow function types, so that tests (and the
 // bench) can pass the real parts in and nothing reaches around them. The defaults load the real
-// parts: H1's bundle reader and channel client, H2's cluster drivers.
+// parts: the bundle reader (updater/bundle), the channel client (updater/channel) and the cluster
+// drivers (updater/cluster).
 import type { BlobStore } from '../blobstore/index.ts';
 import { readBundle, readBundleHead } from '../bundle/index.ts';
 import { ChannelClient } from '../channel/index.ts';
@@ -58,7 +59,7 @@ export const defaultReadBundleHead: ReadBundleHead = (path, opts) => readBundleH
 
 export const defaultDriverFactory: DriverFactory = (kind, opts) => createClusterDriver(kind, opts);
 
-/** H1's ChannelClient (tuf-js), its per-blob progress summed into one figure for the download. */
+/** updater/channel's ChannelClient (tuf-js), its per-blob progress summed into one figure. */
 export const defaultChannelFactory: ChannelFactory = async (o) => {
   const client = new ChannelClient({
     url: o.url,

@@ -1,6 +1,7 @@
 // initBox: the first install, as the image build runs it. Checks every input before it writes
 // anything, then lays out the box root, trusts the given root.json, hands the first admin password
-// to the service (seam 7) and installs the first release.
+// to the service (var/lib/drydock/secrets/initial-admin.json, read by updater/service) and
+// installs the first release.
 
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,4 +1,5 @@
-// Every on-box path of DESIGN.md, under a box root (`/` on the appliance, a temp folder in tests).
+// Every on-box path (docs/architecture.md, "The box root"), under a box root (`/` on the
+// appliance, a temp folder in tests).
 import { join } from 'node:path';
 
 export interface Layout {
