@@ -4,7 +4,7 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { DrydockError } from '../../core/index.ts';
-import { type LayerEntry, writeLayout } from '../../examples/demo/index.ts';
+import { type LayerEntry, writeLayout } from '../../updater/oci/index.ts';
 
 async function tree(dir: string, prefix: string): Promise<LayerEntry[]> {
   const out: LayerEntry[] = [{ path: prefix, type: 'dir' }];

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { DrydockError } from '../../core/index.ts';
-import { type ImageSpec, type LayerEntry, writeLayout } from './oci.ts';
+import { type ImageSpec, type LayerEntry, writeLayout } from '../../updater/oci/index.ts';
 
 export const DEMO_VERSIONS = ['1.0.0', '1.1.0', '1.2.0'] as const;
 export type DemoVersion = (typeof DEMO_VERSIONS)[number];

@@ -12,7 +12,6 @@ import { buildDemoImages, DEFAULT_BUSYBOX, DEMO_VERSIONS, type DemoVersion, read
 import { withFileLock } from './lock.ts';
 
 export { buildDemoImages, DEMO_VERSIONS, type DemoVersion, demoImageSpecs } from './images.ts';
-export { type Descriptor, type ImageSpec, type LayerEntry, tarLayer, writeLayout } from './oci.ts';
 
 export const DEMO_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO = join(DEMO_DIR, '..', '..');

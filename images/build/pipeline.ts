@@ -3,6 +3,7 @@
 // dist/<name>-<version>.raw (what `aws publish-ami` uploads), or an AMI.
 import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DrydockError } from '../../core/index.ts';
 import { readBundleHead } from '../../updater/bundle/index.ts';
 import { type BaseImage, buildBase } from '../base/index.ts';
@@ -56,8 +57,15 @@ export interface BuildResult {
   consoleLog?: string;
 }
 
+/** what releaseToInstall needs of examples/demo/index.ts */
+interface DemoModule {
+  DEMO_NAME: string;
+  buildDemo(o: { cacheDir: string }): Promise<{ bundles: Record<'1.0.0', string>; rootPath: string }>;
+}
+
 async function releaseToInstall(
   o: BuildOptions,
+  repo: string,
   cacheDir: string,
 ): Promise<
   { bundle: string; trustedRoot: string; name: string; version: string; demo: boolean } | { missing: string }
@@ -78,7 +86,11 @@ async function releaseToInstall(
     };
   }
   try {
-    const { buildDemo, DEMO_NAME } = await import('../../examples/demo/index.ts');
+    // the demo release is an input found in the checkout (like appliance/provision), loaded from
+    // `repo` at run time: the image pipeline does not depend on examples/
+    const { buildDemo, DEMO_NAME } = (await import(
+      pathToFileURL(join(repo, 'examples', 'demo', 'index.ts')).href
+    )) as DemoModule;
     const demo = await buildDemo({ cacheDir: join(cacheDir, 'demo') });
     return {
       bundle: demo.bundles['1.0.0'],
@@ -122,7 +134,7 @@ export async function buildImage(o: BuildOptions): Promise<BuildResult> {
   if (o.signKey && o.target !== 'ova') throw new DrydockError('USAGE', 'only an OVA is signed (--sign-key)');
   // a key that cannot sign stops the build now, not after the image is made
   const signer = o.signKey && o.signCert ? await loadSigner(o.signKey, o.signCert, clock) : undefined;
-  const rel = await stage('release', () => releaseToInstall(o, cacheDir));
+  const rel = await stage('release', () => releaseToInstall(o, repo, cacheDir));
   const demo = 'missing' in rel || rel.demo;
   const allowMissing = o.allowMissing ?? demo;
   if ('missing' in rel && !allowMissing) throw new DrydockError('BUILD_INPUT_MISSING', rel.missing);

@@ -1,7 +1,8 @@
 // A minimal OCI image-layout writer: deterministic tar layers (fixed mtime, owner 0:0, sorted
 // entries), gzip, config, manifest, and an index.json naming each image by its
-// org.opencontainers.image.ref.name. Same input bytes → same digests, so the demo images (and the
-// delta between demo releases) are reproducible on any machine with Debian's busybox-static.
+// org.opencontainers.image.ref.name. Same input bytes → same digests, so the demo images
+// (examples/demo, and the delta between demo releases) and the Grafana plugin carrier
+// (appliance/backend/plugin-image.ts, pinned in images.lock.yaml) are reproducible on any machine.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -96,6 +97,7 @@ export async function writeLayout(dir: string, images: ImageSpec[]): Promise<Des
       os: 'linux',
       config: img.config,
       rootfs: { type: 'layers', diff_ids: diffIds },
+      // these bytes are in every digest above: the pinned plugin carrier's included
       history: img.layers.map(() => ({ created: EPOCH.toISOString(), created_by: 'drydock examples/demo' })),
     };
     const configDesc = {
