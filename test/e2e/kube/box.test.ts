@@ -215,7 +215,7 @@ describe('the demo releases through the CLI on a real Kubernetes', () => {
     await expectWhole('1.1.0');
     const rs = JSON.parse(await kubectl(peer, ['get', 'rs', '-n', 'demo', '-o', 'json'])).items;
     expect(rs.length).toBe(rsBefore + 1);
-    expect(imports()).resolves.toHaveLength(2);
+    await expect(imports()).resolves.toHaveLength(2);
     console.log(
       `update 1.0.0 → 1.1.0 on the peer: ${ms} ms; requests during it: ${ok} answered, ${failed} failed`,
     );
