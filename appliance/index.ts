@@ -4,7 +4,7 @@
 
 export type { BackendSource, KubeObject, RenderedBackend } from './backend/api.ts';
 export * from './firstboot/index.ts';
-export { STANDIN_DROPIN, UNIT_FILES, UNITS_DIR, type UnitFile, unitPath } from './units/index.ts';
+export { STANDIN_DROPIN, UNIT_FILES, UNITS_DIR, type UnitFile } from './units/index.ts';
 
 export async function loadBackendRenderer(): Promise<typeof import('./backend/index.ts')> {
   return import('./backend/index.ts');

@@ -1,12 +1,9 @@
 // The appliance's CloudFormation template and the stack commands that launch it.
-export { type EventWatcher, formatEvent, watchStackEvents } from './events.ts';
-export { quickCreateUrl, STACK_NAME_PATTERN } from './quick-create.ts';
+export { type EventWatcher, watchStackEvents } from './events.ts';
+export { quickCreateUrl } from './quick-create.ts';
 export { renderTemplate, type TemplateFormat } from './render.ts';
 export {
-  checkStackName,
   deleteStack,
-  describeStack,
-  firstFailure,
   launchStack,
   parseParams,
   type StackIo,
@@ -14,10 +11,4 @@ export {
   type StackStatusReport,
   stackStatus,
 } from './stack.ts';
-export {
-  buildTemplate,
-  CIDR_PATTERN,
-  INSTANCE_TYPES,
-  type Template,
-  type TemplateOptions,
-} from './template.ts';
+export { buildTemplate, INSTANCE_TYPES, type Template, type TemplateOptions } from './template.ts';

@@ -41,7 +41,7 @@ export interface StackResult {
 const ROLLED_BACK = new Set(['ROLLBACK_COMPLETE', 'UPDATE_ROLLBACK_COMPLETE']);
 const IN_PROGRESS = /_IN_PROGRESS$/;
 
-export function checkStackName(name: string): void {
+function checkStackName(name: string): void {
   if (!STACK_NAME_PATTERN.test(name))
     throw new DrydockError(
       'USAGE',
@@ -67,7 +67,7 @@ export function parseParams(
   return params;
 }
 
-export async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | null> {
+async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | null> {
   try {
     const res = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
     return res.Stacks?.[0] ?? null;
@@ -282,7 +282,7 @@ function waiterConfig(io: StackIo) {
 }
 
 /** The reason of the first resource that failed, skipping the "cancelled" noise that follows it. */
-export function firstFailure(events: StackEvent[]): string | undefined {
+function firstFailure(events: StackEvent[]): string | undefined {
   const failed = events.filter(
     (e) =>
       e.ResourceStatus?.endsWith('_FAILED') &&

@@ -8,11 +8,11 @@
  * length is limited by the pattern (/8 to /32). 0.0.0.0/0 and every other range wider than /8
  * (/1 … /7: half the internet and so on) are refused at the parameter, for HTTPS as for SSH.
  */
-export const CIDR_PATTERN =
+const CIDR_PATTERN =
   '^(([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])\\.){3}([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])/([8-9]|[1-2][0-9]|3[0-2])$';
 
 /** SSM parameter names as the template takes them: hierarchical, so the ARN is `…:parameter${name}` */
-export const PASSWORD_PARAMETER_PATTERN = '^/[a-zA-Z0-9_.\\-/]{1,1010}$';
+const PASSWORD_PARAMETER_PATTERN = '^/[a-zA-Z0-9_.\\-/]{1,1010}$';
 
 /**
  * Instance types by pattern, not a closed list: any family and generation (t3, m7i, c8g …) at size
@@ -20,7 +20,7 @@ export const PASSWORD_PARAMETER_PATTERN = '^/[a-zA-Z0-9_.\\-/]{1,1010}$';
  * less than 8 GiB of memory and are refused; the pattern cannot know memory, so the description
  * says what the box needs (c*.large has 4 GiB: too small).
  */
-export const INSTANCE_TYPE_PATTERN =
+const INSTANCE_TYPE_PATTERN =
   '^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.(large|xlarge|[1-9][0-9]*xlarge|metal(-[0-9]+xl)?)$';
 /** examples shown in the console and checked in the tests */
 export const INSTANCE_TYPES = ['t3.large', 'm6i.large', 'm7i.xlarge', 'r6i.large', 'c6i.xlarge'] as const;

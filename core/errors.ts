@@ -9,7 +9,7 @@ interface Mapping {
 
 // exit 1: the input was refused (verification, validation, policy); exit 2: wrong usage;
 // exit 3: the work ran and was undone (rolled back); exit 4: busy/conflict; exit 5: environment (disk, tools, network).
-export const ERROR_TABLE = {
+const ERROR_TABLE = {
   // usage and input at the edge
   USAGE: { exit: 2, http: 400 },
   SPEC_INVALID: { exit: 1, http: 400 },
@@ -159,12 +159,4 @@ export function asDrydockError(err: unknown): DrydockError {
     return new DrydockError('DISK_FULL', 'no space left on the device', { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new DrydockError('INTERNAL', message, { cause: err });
-}
-
-export function exitCodeFor(err: unknown): number {
-  return asDrydockError(err).exitCode;
-}
-
-export function httpStatusFor(err: unknown): number {
-  return asDrydockError(err).httpStatus;
 }

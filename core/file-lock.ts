@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { DrydockError } from './errors.ts';
 import { readProcStat } from './proc.ts';
 
-export function processAlive(pid: number): boolean {
+function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

@@ -4,6 +4,6 @@
 // trace.
 import { type Exec, exec, mustSucceed } from '../core/index.ts';
 
-export type { Exec, ExecOptions } from '../core/index.ts';
+export type { Exec } from '../core/index.ts';
 
 export const defaultExec: Exec = mustSucceed(exec);

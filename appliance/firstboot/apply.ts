@@ -53,7 +53,7 @@ export async function applyHostname(ctx: ApplyContext, name: string): Promise<vo
 }
 
 /** A static address, or DHCP (the safe default). DNS servers given with DHCP are added to DHCP's. */
-export function networkUnit(net: { ip?: string; gateway?: string; dns?: string }): string {
+function networkUnit(net: { ip?: string; gateway?: string; dns?: string }): string {
   const lines = [
     '# written by drydock first boot',
     '[Match]',

@@ -6,8 +6,8 @@ import YAML from 'yaml';
 import { PATHS } from './apply.ts';
 import { readText, under, writeAtomic } from './fsutil.ts';
 
-export const BANNER_FILE = `${PATHS.issueDir}/40-drydock.issue`;
-export const PROBLEMS_FILE = `${PATHS.issueDir}/45-drydock-firstboot.issue`;
+const BANNER_FILE = `${PATHS.issueDir}/40-drydock.issue`;
+const PROBLEMS_FILE = `${PATHS.issueDir}/45-drydock-firstboot.issue`;
 
 export interface Problem {
   /** a setting key, or "source" for an unusable settings source */
@@ -51,11 +51,7 @@ export async function writeProblems(root: string, problems: Problem[]): Promise<
   await writeAtomic(path, `${lines.join('\n')}\n`);
 }
 
-export function bannerText(opts: {
-  name: string;
-  hostname: string | null;
-  result: FirstbootResult | null;
-}): string {
+function bannerText(opts: { name: string; hostname: string | null; result: FirstbootResult | null }): string {
   const r = opts.result;
   const lines = [
     '',

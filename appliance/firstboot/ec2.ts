@@ -5,7 +5,7 @@ import { Type as T } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 
-export const IMDS_URL = 'http://169.254.169.254';
+const IMDS_URL = 'http://169.254.169.254';
 
 export interface ImdsData {
   instanceId: string;
@@ -125,7 +125,7 @@ export interface CloudFormationTarget {
  * SecureString the instance role may read. The password itself never travels in user data, which
  * anyone with ec2:DescribeInstanceAttribute (or any process that reaches IMDS) can read.
  */
-export const SSM_PARAMETER_PATTERN =
+const SSM_PARAMETER_PATTERN =
   '^(/[a-zA-Z0-9_.\\-/]{1,1010}|arn:aws[a-z-]*:ssm:[a-z]{2}(-[a-z]+)+-\\d:\\d{12}:parameter/[a-zA-Z0-9_.\\-/]{1,1010})$';
 const PasswordParameter = T.String({ pattern: SSM_PARAMETER_PATTERN });
 

@@ -10,7 +10,7 @@ import { readIsoFile, readIsoVolumeId } from './iso9660.ts';
 import { SETTING_KEYS } from './settings.ts';
 
 const ENV_NS = 'http://schemas.dmtf.org/ovf/environment/1';
-export const OVF_ISO_LABEL = 'OVF ENV';
+const OVF_ISO_LABEL = 'OVF ENV';
 
 function decodeXml(s: string): string {
   return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e: string) => {

@@ -2,7 +2,6 @@
 // the certificate, grow the data disk, record it. Done once: a later boot with nothing pending
 // writes nothing at all; refused or missing required settings are read again at the next boot.
 import { X509Certificate } from 'node:crypto';
-import { access } from 'node:fs/promises';
 import {
   type ApplyContext,
   applyHostname,
@@ -58,17 +57,12 @@ interface DoneState {
   password: PasswordState;
 }
 
-export const DONE_FILE = `${PATHS.firstbootDir}/done.json`;
-export const RESULT_FILE = `${PATHS.firstbootDir}/result.json`;
+const DONE_FILE = `${PATHS.firstbootDir}/done.json`;
+const RESULT_FILE = `${PATHS.firstbootDir}/result.json`;
 export const AWS_FILE = `${PATHS.firstbootDir}/aws.json`;
 
 const NETWORK: SettingKey[] = ['ip', 'gateway', 'dns'];
 const PASSWORD_SOURCE: Record<string, PasswordSource> = { ovf: 'ovf', file: 'file' };
-
-export async function readResult(root: string): Promise<FirstbootResult | null> {
-  const t = await readText(under(root, RESULT_FILE));
-  return t ? (JSON.parse(t) as FirstbootResult) : null;
-}
 
 export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootResult> {
   const root = opts.root;
@@ -262,13 +256,6 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
     0o700,
   );
   return result;
-}
-
-export async function firstbootDone(root: string): Promise<boolean> {
-  return access(under(root, DONE_FILE)).then(
-    () => true,
-    () => false,
-  );
 }
 
 /**

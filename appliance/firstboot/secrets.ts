@@ -10,14 +10,14 @@ import { DrydockError } from '../../core/index.ts';
 import { PATHS } from './apply.ts';
 import { readText, under, writeAtomic } from './fsutil.ts';
 
-export const GeneratedSecrets = T.Array(
+const GeneratedSecrets = T.Array(
   T.Object({
     namespace: T.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }),
     name: T.String({ pattern: '^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$', maxLength: 253 }),
     keys: T.Array(T.String({ pattern: '^[-._a-zA-Z0-9]+$' }), { minItems: 1 }),
   }),
 );
-export type GeneratedSecretSpec = { namespace: string; name: string; keys: string[] };
+type GeneratedSecretSpec = { namespace: string; name: string; keys: string[] };
 
 export async function ensureGeneratedSecrets(root: string): Promise<number> {
   const specText = await readText(under(root, PATHS.generatedSecrets));

@@ -45,18 +45,18 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/;
 
-export const PASSWORD_MIN_LENGTH = 12;
+const PASSWORD_MIN_LENGTH = 12;
 
 const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
-export function checkHostname(v: string): string | null {
+function checkHostname(v: string): string | null {
   if (v.length > 253) return 'a hostname has at most 253 characters';
   if (!v.split('.').every((l) => HOST_LABEL.test(l)))
     return `"${v}" is not a hostname (letters, digits and hyphens, dot-separated labels of 1-63 characters)`;
   return null;
 }
 
-export function checkCidr(v: string): string | null {
+function checkCidr(v: string): string | null {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(v);
   if (!m) return `"${v}" is not an address with a prefix length, e.g. 192.0.2.10/24`;
   const family = isIP(m[1]!);
@@ -112,7 +112,7 @@ const SSH_TYPES = new Set([
 ]);
 
 /** One or more OpenSSH public keys, one a line; the key blob must carry its own type name. */
-export function checkSshKey(v: string): string | null {
+function checkSshKey(v: string): string | null {
   const lines = v
     .split(/\r?\n/)
     .map((l) => l.trim())
@@ -164,7 +164,7 @@ const encodeUserinfo = (s: string) =>
   s.replace(/['$`]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 /** scheme://[user[:password]@]host[:port], as URL parsed it (userinfo percent-encoded). */
-export function normalizeProxy(v: string): string {
+function normalizeProxy(v: string): string {
   const u = new URL(v);
   const auth = u.username
     ? `${encodeUserinfo(u.username)}${u.password ? `:${encodeUserinfo(u.password)}` : ''}@`
@@ -268,10 +268,6 @@ export const SETTINGS: readonly SettingDefinition[] = [
     normalize: normalizeProxy,
   },
 ];
-
-export function settingDefinition(key: SettingKey): SettingDefinition {
-  return SETTINGS.find((s) => s.key === key)!;
-}
 
 export type Settings = Record<SettingKey, string>;
 

@@ -8,7 +8,7 @@ import { parseOvfEnvironment, readOvfFromIso, readOvfFromVmtools } from './ovf.t
 
 export type SourceName = 'ovf' | 'ec2' | 'file';
 export const SOURCE_ORDER: readonly SourceName[] = ['ovf', 'ec2', 'file'];
-export const DEFAULT_SETTINGS_FILE = 'etc/drydock/firstboot.yaml';
+const DEFAULT_SETTINGS_FILE = 'etc/drydock/firstboot.yaml';
 
 export interface SourceOptions {
   root: string;

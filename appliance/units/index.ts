@@ -1,10 +1,3 @@
-// The systemd units (and k3s's configuration) that go onto the box, with where each
-// is installed; appliance/provision/10-units.sh copies them the same way.
-import { join } from 'node:path';
-
-/** the data disk's mount point; the image's fstab mounts the filesystem labelled drydock-data there */
-export const DATA_MOUNT = '/var/lib/drydock-data';
-
 export const UNITS_DIR = import.meta.dirname;
 
 export interface UnitFile {
@@ -32,7 +25,3 @@ export const STANDIN_DROPIN: UnitFile = {
   dest: '/etc/systemd/system/drydock-updater.service.d/50-standin.conf',
   enable: false,
 };
-
-export function unitPath(file: string): string {
-  return join(UNITS_DIR, file);
-}

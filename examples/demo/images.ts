@@ -66,7 +66,7 @@ function pageLayer(version: string, colour: string, withConfig: boolean): LayerE
   return layer;
 }
 
-export function demoImageSpecs(busybox: Buffer): ImageSpec[] {
+function demoImageSpecs(busybox: Buffer): ImageSpec[] {
   const base = baseLayer(busybox);
   const config = (version: string): ImageSpec['config'] => ({
     Entrypoint: ['/bin/start-web'],

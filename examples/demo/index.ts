@@ -11,7 +11,7 @@ import { initKeys } from '../../updater/tuf/index.ts';
 import { buildDemoImages, DEFAULT_BUSYBOX, DEMO_VERSIONS, type DemoVersion, readBusybox } from './images.ts';
 import { withFileLock } from './lock.ts';
 
-export { buildDemoImages, DEMO_VERSIONS, type DemoVersion, demoImageSpecs } from './images.ts';
+export { buildDemoImages, type DemoVersion } from './images.ts';
 
 export const DEMO_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO = join(DEMO_DIR, '..', '..');

@@ -7,7 +7,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { DrydockError } from '../../core/index.ts';
 
-export const JournalSchema = Type.Object({
+const JournalSchema = Type.Object({
   version: Type.Literal(1),
   disk: Type.Object({ size: Type.Integer({ minimum: 0 }), mtimeMs: Type.Number() }),
   region: Type.String(),

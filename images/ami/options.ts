@@ -3,8 +3,8 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { DrydockError } from '../../core/index.ts';
 
-export const REGION_PATTERN = '^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$';
-export const BOOT_MODES = ['uefi-preferred', 'uefi', 'legacy-bios'] as const;
+const REGION_PATTERN = '^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$';
+const BOOT_MODES = ['uefi-preferred', 'uefi', 'legacy-bios'] as const;
 export type BootMode = (typeof BOOT_MODES)[number];
 
 export const PublishInput = Type.Object({

@@ -7,9 +7,9 @@ import type { Exec } from '../exec.ts';
 import { grubConfig } from './grub.ts';
 import type { BaseSpec } from './spec.ts';
 
-export const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8';
+const KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8';
 export const DATA_LABEL = 'drydock-data';
-export const DATA_MOUNT = '/var/lib/drydock-data';
+const DATA_MOUNT = '/var/lib/drydock-data';
 
 export interface Ids {
   rootUuid: string;

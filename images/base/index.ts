@@ -1,5 +1,4 @@
 export { type BaseBuildOptions, type BaseImage, buildBase } from './build.ts';
-export { DATA_LABEL, DATA_MOUNT, KERNEL_CMDLINE } from './configure.ts';
-export { earlyConfig, grubConfig, patchCore, patchMbr } from './grub.ts';
+export { grubConfig, patchCore, patchMbr } from './grub.ts';
 export { diskLayout, type Layout, sfdiskScript } from './layout.ts';
 export { type BaseSpec, baseKey, DEFAULT_BASE_SPEC } from './spec.ts';

@@ -2,7 +2,7 @@
 // a package or a size rebuilds the base, and nothing else does.
 import { createHash } from 'node:crypto';
 
-export const BASE_FORMAT = 5; // bump when the way the disk is assembled changes
+const BASE_FORMAT = 5; // bump when the way the disk is assembled changes
 
 export interface BaseSpec {
   suite: string;

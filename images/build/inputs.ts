@@ -42,7 +42,7 @@ export async function readInputsLock(path: string): Promise<InputsLock> {
   return raw;
 }
 
-export interface ResolvedInput {
+interface ResolvedInput {
   what: string;
   path: string | null;
   sha256?: string;

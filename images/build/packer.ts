@@ -26,7 +26,7 @@ export function pkrvars(vars: Record<string, PackerVar>): string {
     .join('');
 }
 
-export async function packerVersion(exec: Exec): Promise<string> {
+async function packerVersion(exec: Exec): Promise<string> {
   const { stdout } = await exec('packer', ['version']);
   const m = /Packer v?(\d+\.\d+\.\d+)/.exec(stdout);
   if (!m)

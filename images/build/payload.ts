@@ -11,7 +11,7 @@ import { DrydockError } from '../../core/index.ts';
 import type { Exec } from '../exec.ts';
 import type { ResolvedInputs } from './inputs.ts';
 
-export const APP_PATHS = [
+const APP_PATHS = [
   'package.json',
   'package-lock.json',
   'tsconfig.json',

@@ -104,7 +104,7 @@ async function releaseToInstall(
   }
 }
 
-export async function provisionScripts(repo: string): Promise<string[]> {
+async function provisionScripts(repo: string): Promise<string[]> {
   const dir = join(repo, 'appliance', 'provision');
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.sh')).sort();
   return names.map((n) => join(dir, n));

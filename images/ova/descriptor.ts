@@ -36,7 +36,7 @@ export interface DescriptorInput {
  * every ESXi from 6.7 through 8.x and 9.0 runs it. A newer version would only refuse older hosts:
  * the appliance needs nothing that vmx-15 or later adds. An admin can upgrade it after import.
  */
-export const VMX_VERSION = 14;
+const VMX_VERSION = 14;
 
 /**
  * The guest OS is what images/base builds (DEFAULT_BASE_SPEC.suite): CIM id 96 = "Debian 64-bit",
@@ -49,7 +49,7 @@ const DEBIAN_RELEASES: Record<string, { version: string; vmwOsType: string }> = 
   trixie: { version: '13', vmwOsType: 'debian13_64Guest' },
 };
 
-export function guestOsFor(suite: string): {
+function guestOsFor(suite: string): {
   cimId: number;
   version: string;
   vmwOsType: string;
@@ -60,11 +60,11 @@ export function guestOsFor(suite: string): {
   return { cimId: 96, ...r, description: `Debian GNU/Linux ${r.version} (64-bit)` };
 }
 
-export const GUEST_OS = guestOsFor(DEFAULT_BASE_SPEC.suite);
+const GUEST_OS = guestOsFor(DEFAULT_BASE_SPEC.suite);
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
 
-export function validateDescriptorInput(i: DescriptorInput): void {
+function validateDescriptorInput(i: DescriptorInput): void {
   if (!NAME_RE.test(i.name))
     throw new DrydockError(
       'USAGE',

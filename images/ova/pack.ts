@@ -35,7 +35,7 @@ export interface PackOptions {
   onProgress?: (step: string, done: number, total?: number) => void;
 }
 
-export interface PackedFile {
+interface PackedFile {
   name: string;
   size: number;
   sha256: string;

@@ -77,7 +77,7 @@ export async function loadSigner(
   return { key, certs, pem, signatureBytes: bits / 8 };
 }
 
-export const certSignatureLine = (mfName: string, hex: string) => `SHA256(${mfName})= ${hex}\n`;
+const certSignatureLine = (mfName: string, hex: string) => `SHA256(${mfName})= ${hex}\n`;
 
 /** Byte length of the .cert entry, known before the manifest it signs exists. */
 export function certEntryLength(signer: OvaSigner, mfName: string): number {

@@ -94,7 +94,7 @@ async function digestEntry(path: string, e: OvaEntry, algorithm: string): Promis
 const ALGORITHMS: Record<string, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
 const LINE = /^(SHA1|SHA256|SHA512)\((.+)\)= ?([0-9a-fA-F]+)$/;
 
-export function checkChain(chain: X509Certificate[], cas: X509Certificate[], now: number): void {
+function checkChain(chain: X509Certificate[], cas: X509Certificate[], now: number): void {
   const valid = (c: X509Certificate) => Date.parse(c.validFrom) <= now && now <= Date.parse(c.validTo);
   for (const c of chain)
     if (!valid(c))

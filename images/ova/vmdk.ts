@@ -140,7 +140,7 @@ export async function readVmdkDescriptor(
 }
 
 /** Rewrites ddb.adapterType in the embedded descriptor, in place (the region keeps its size). */
-export async function setVmdkAdapterType(path: string, adapter: ScsiController): Promise<void> {
+async function setVmdkAdapterType(path: string, adapter: ScsiController): Promise<void> {
   const d = await readVmdkDescriptor(path);
   const re = /^ddb\.adapterType = "[^"]*"$/m;
   if (!re.test(d.text))

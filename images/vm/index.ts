@@ -1,2 +1,2 @@
-export { makeOvfEnvIso, ovfEnvironmentXml } from './ovfenv.ts';
-export { bootVm, freePort, qemuArgs, type Vm, type VmOptions } from './qemu.ts';
+export { makeOvfEnvIso } from './ovfenv.ts';
+export { bootVm, freePort, type Vm, type VmOptions } from './qemu.ts';

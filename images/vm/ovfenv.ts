@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { defaultExec, type Exec } from '../exec.ts';
 import { xmlEscape } from '../ova/index.ts';
 
-export function ovfEnvironmentXml(props: Record<string, string>): string {
+function ovfEnvironmentXml(props: Record<string, string>): string {
   const lines = Object.entries(props).map(
     ([k, v]) => `    <Property oe:key="${xmlEscape(k)}" oe:value="${xmlEscape(v)}"/>`,
   );

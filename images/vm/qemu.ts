@@ -37,7 +37,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function qemuArgs(o: VmOptions): string[] {
+function qemuArgs(o: VmOptions): string[] {
   const args = [
     '-machine',
     `q35,accel=${o.accel}`,

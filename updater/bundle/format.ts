@@ -6,8 +6,6 @@ export const RELEASE_NAME = 'release.json';
 /** the TUF target path of release.json inside a bundle */
 export const RELEASE_TARGET = 'release.json';
 
-export const TOP_METADATA = ['timestamp', 'snapshot', 'targets'] as const;
-
 export const metadataName = (role: string) => `metadata/${role}.json`;
 export const rootName = (version: number) => `metadata/${version}.root.json`;
 export const blobName = (hex: string) => `blobs/sha256/${hex}`;

@@ -21,7 +21,7 @@ const HookSpec = T.Union([
   ),
 ]);
 
-export const ImageSpec = T.Object(
+const ImageSpec = T.Object(
   {
     ref: T.String({ minLength: 1, maxLength: 512 }),
     /** OCI image-layout folder or .tar archive; without it the image is pulled with skopeo */
@@ -67,7 +67,7 @@ export const ReleaseSpec = T.Object(
 );
 export type ReleaseSpec = Static<typeof ReleaseSpec>;
 
-export interface SpecFile {
+interface SpecFile {
   /** absolute path */
   path: string;
   /** "file:line" of the spec entry that named it */

@@ -7,7 +7,7 @@
 import { DrydockError } from '../../core/index.ts';
 import type { BlobStore } from '../blobstore/index.ts';
 import type { ClusterDriver } from '../cluster/index.ts';
-import { parseRelease, type Release } from '../release/index.ts';
+import type { Release } from '../release/index.ts';
 import type {
   Actor,
   AuditEntry,
@@ -169,5 +169,3 @@ export class Engine implements Box {
     return { store: p.store, driver: p.driver, db: p.db, state: () => rec.state().state };
   }
 }
-
-export { parseRelease };

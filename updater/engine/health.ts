@@ -22,7 +22,7 @@ export interface HealthResult {
   reason: string;
 }
 
-export async function checkOnce(driver: ClusterDriver, release: Release): Promise<HealthResult> {
+async function checkOnce(driver: ClusterDriver, release: Release): Promise<HealthResult> {
   const workloads = release.health.workloads.length ? await driver.workloads(release.health.workloads) : [];
   const probes = await Promise.all(
     release.health.probes.map(async (p) => ({ name: p.name, ...(await driver.probe(p)) })),

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { DrydockError, readProcStat } from '../../core/index.ts';
 import type { Db } from './db.ts';
 
-export interface ProcessIdentity {
+interface ProcessIdentity {
   pid: number;
   bootId: string;
   startTime: string;
@@ -25,7 +25,7 @@ export function processStartTime(pid: number): string | null {
   return stat ? String(stat.startTicks) : null;
 }
 
-export function selfIdentity(): ProcessIdentity {
+function selfIdentity(): ProcessIdentity {
   return { pid: process.pid, bootId: bootId(), startTime: processStartTime(process.pid) ?? 'unknown' };
 }
 

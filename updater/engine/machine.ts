@@ -117,10 +117,6 @@ export const MACHINE: Record<UpdateState, StateInfo> = {
 export const ACTIVE_STATES: ReadonlySet<UpdateState> = new Set(STATES.filter((s) => MACHINE[s].active));
 export const RESTING_STATES: readonly UpdateState[] = STATES.filter((s) => !MACHINE[s].active);
 
-export function isActive(state: UpdateState): boolean {
-  return MACHINE[state].active;
-}
-
 export function canTransition(from: UpdateState, to: UpdateState): boolean {
   return to in MACHINE[from].to;
 }

@@ -6,7 +6,7 @@ import { DrydockError } from '../../core/index.ts';
 import type { BlobRef } from '../release/index.ts';
 import { type OciLayout, readVerified } from './layout.ts';
 
-export const REF_NAME = 'org.opencontainers.image.ref.name';
+const REF_NAME = 'org.opencontainers.image.ref.name';
 
 const Descriptor = T.Object({
   mediaType: T.String(),

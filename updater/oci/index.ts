@@ -1,5 +1,5 @@
-export { REF_NAME, type ResolvedImage, resolveImage } from './image.ts';
-export { type OciLayout, openLayout, readVerified } from './layout.ts';
-export { BLOCK, END_OF_ARCHIVE, type EntryType, fileHeader, padding, type TarHeader } from './tar.ts';
-export { ChunkReader, readTarStream, type TarEntry, type TarReadOptions } from './tarstream.ts';
-export { type Descriptor, type ImageSpec, type LayerEntry, tarLayer, writeLayout } from './write.ts';
+export { type ResolvedImage, resolveImage } from './image.ts';
+export { type OciLayout, openLayout } from './layout.ts';
+export { END_OF_ARCHIVE, fileHeader, padding, type TarHeader } from './tar.ts';
+export { readTarStream, type TarEntry, type TarReadOptions } from './tarstream.ts';
+export { type Descriptor, type ImageSpec, type LayerEntry, writeLayout } from './write.ts';

@@ -5,7 +5,7 @@ import { DrydockError } from '../../core/index.ts';
 
 export const BLOCK = 512;
 
-export type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'other';
+type EntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'other';
 
 export interface TarHeader {
   name: string;

@@ -4,7 +4,7 @@
 import { DrydockError } from '../../core/index.ts';
 import { applyExtended, BLOCK, isZeroBlock, padding, parseHeader, parsePax, type TarHeader } from './tar.ts';
 
-export class ChunkReader {
+class ChunkReader {
   private readonly it: AsyncIterator<Buffer>;
   private buf: Buffer = Buffer.alloc(0);
   /** bytes consumed so far */

@@ -42,7 +42,7 @@ const EPOCH = new Date('2026-01-01T00:00:00Z');
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** A tar of the entries, sorted by path, with fixed metadata. */
-export async function tarLayer(entries: LayerEntry[]): Promise<Buffer> {
+async function tarLayer(entries: LayerEntry[]): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => {

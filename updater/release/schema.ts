@@ -2,7 +2,7 @@
 // signed target), and trusted by the box only after that. The schema is the one place its shape lives.
 import { type Static, Type as T } from '@sinclair/typebox';
 
-export const Digest = T.String({
+const Digest = T.String({
   pattern: '^sha256:[a-f0-9]{64}$',
   description: 'sha256:<hex> of the blob bytes',
 });
@@ -28,7 +28,7 @@ export const ImageRef = T.Object(
   { additionalProperties: false },
 );
 
-export const ManifestRef = T.Object(
+const ManifestRef = T.Object(
   {
     /** file name the k3s driver writes, e.g. "app.yaml" → drydock-app.yaml */
     name: T.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}\\.ya?ml$' }),
@@ -144,7 +144,6 @@ export const Release = T.Object(
 
 export type BlobRef = Static<typeof BlobRef>;
 export type ImageRef = Static<typeof ImageRef>;
-export type ManifestRef = Static<typeof ManifestRef>;
 export type Workload = Static<typeof Workload>;
 export type Probe = Static<typeof Probe>;
 export type Health = Static<typeof Health>;

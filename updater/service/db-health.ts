@@ -9,12 +9,12 @@ import Database from 'better-sqlite3';
 import { DrydockError } from '../../core/index.ts';
 import { type Db, stateDbPath } from './db.ts';
 
-export function backupPath(root: string): string {
+function backupPath(root: string): string {
   return `${stateDbPath(root)}.bak`;
 }
 
 /** 'ok', or what quick_check (or opening) said. */
-export function quickCheck(file: string): string {
+function quickCheck(file: string): string {
   let db: Database.Database | null = null;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });

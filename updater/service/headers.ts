@@ -4,7 +4,7 @@
 import helmet from '@fastify/helmet';
 import Fastify from 'fastify';
 
-export const HELMET_OPTIONS = {
+const HELMET_OPTIONS = {
   contentSecurityPolicy: {
     useDefaults: false,
     directives: {

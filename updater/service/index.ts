@@ -1,6 +1,8 @@
 // The updater service: `drydock updater serve` (HTTPS API for the admin page and scripts), and the
 // pieces other parts call: ensureCertificate (first boot), the "service" migrations, and
 // setAdminPassword / consumeInitialAdmin (the CLI and first boot's initial-admin.json).
+
+export { type Context, DEFAULT_LIMITS, type Limits, SESSION_COOKIE, type ServiceDeps } from './context.ts';
 export {
   getMeta,
   localMigrate,
@@ -47,14 +49,7 @@ export {
   type RunningService,
   startService,
 } from './serve.ts';
-export {
-  type Context,
-  createService,
-  DEFAULT_LIMITS,
-  type Limits,
-  SESSION_COOKIE,
-  type ServiceDeps,
-} from './server.ts';
+export { createService } from './server.ts';
 export { SessionStore } from './sessions.ts';
 export { redact, supportBundle } from './support.ts';
 export { endLoginDelays, LoginThrottle } from './throttle.ts';

@@ -2,7 +2,7 @@
 // responses mirror updater/engine/api.ts and feed the OpenAPI document.
 import { Type as T, type TSchema } from '@sinclair/typebox';
 
-export const ErrorBody = T.Object(
+const ErrorBody = T.Object(
   { error: T.Object({ code: T.String(), message: T.String() }) },
   { $id: 'Error', description: 'Every error: a stable code (core/errors.ts) and a plain sentence' },
 );

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { DrydockError, type Exec } from '../../core/index.ts';
 import type { Box } from '../engine/api.ts';
+import type { Context, Limits, RouteRecord } from './context.ts';
 import { type Db, type Migrate, type OpenDatabase, openServiceDatabase, setMeta } from './db.ts';
 import { backupDatabase, recoverDatabase } from './db-health.ts';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.ts';
@@ -16,7 +17,7 @@ import { consumeInitialAdmin, getUser } from './passwords.ts';
 import { boxSeed } from './policy.ts';
 import { createRedirectServer } from './redirect.ts';
 import { Scheduler } from './scheduler.ts';
-import { type Context, createService, type Limits, type RouteRecord } from './server.ts';
+import { createService } from './server.ts';
 import { defaultExec, ensureCertificate } from './tls.ts';
 import { cleanSpool } from './upload.ts';
 

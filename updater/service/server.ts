@@ -40,17 +40,6 @@ import { registerUpdateRoutes } from './routes-update.ts';
 import { csrfMatches, SessionStore } from './sessions.ts';
 import { StatusCache } from './status-cache.ts';
 
-export {
-  type Context,
-  DEFAULT_LIMITS,
-  type Limits,
-  type RouteAuth,
-  type RouteRecord,
-  SESSION_COOKIE,
-  type ServiceDeps,
-  TLS_CIPHERS,
-};
-
 import { LoginThrottle } from './throttle.ts';
 import { certificatePaths } from './tls.ts';
 
@@ -417,7 +406,7 @@ const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Drydock</title>
  * Whether a path that matched no route is, however spelled, an API path: those get 404, never the
  * page (a 200 with the page for `/API/v1/status` would read as "it answered").
  */
-export function looksLikeApi(rawPath: string): boolean {
+function looksLikeApi(rawPath: string): boolean {
   let p = rawPath;
   for (let i = 0; i < 3; i++) {
     try {

@@ -38,7 +38,7 @@ function throttleKey(db: Db): Buffer {
 }
 
 /** The keyed hash an account name is stored as (same for every spelling of its case). */
-export function accountKey(db: Db, username: string): string {
+function accountKey(db: Db, username: string): string {
   return createHmac('sha256', throttleKey(db))
     .update(username.normalize('NFKC').toLowerCase())
     .digest('base64url')

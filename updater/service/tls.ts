@@ -35,9 +35,9 @@ const DNS_NAME =
   /^(?=.{1,253}$)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** A self-signed certificate lives this long; browsers and scanners flag longer ones. */
-export const SELF_SIGNED_DAYS = 730;
+const SELF_SIGNED_DAYS = 730;
 /** and is made again this long before it ends (the service checks daily) */
-export const RENEW_BEFORE_MS = 30 * 86_400_000;
+const RENEW_BEFORE_MS = 30 * 86_400_000;
 
 /**
  * Makes `<dir>/cert.pem` and `<dir>/key.pem` unless a valid pair is there already. A pair this
@@ -185,7 +185,7 @@ export function validateCertificatePair(
   return info;
 }
 
-export function describeCertificate(x509: X509Certificate): CertificateInfo {
+function describeCertificate(x509: X509Certificate): CertificateInfo {
   const names: string[] = [];
   const ips: string[] = [];
   for (const part of (x509.subjectAltName ?? '').split(/,\s*/)) {

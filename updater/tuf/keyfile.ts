@@ -15,7 +15,7 @@ import { Value } from '@sinclair/typebox/value';
 import { DrydockError } from '../../core/index.ts';
 import { type SigningKey, signingKeyFromPem, tufPublicKey } from './keys.ts';
 
-export const SEALED_FORMAT = 'drydock-sealed-key';
+const SEALED_FORMAT = 'drydock-sealed-key';
 // 2^15 × 8 × 128 bytes = 32 MiB and ~0.1 s per key: costly to guess, quick enough to sign
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
 const MAXMEM = 64 * 1024 * 1024;

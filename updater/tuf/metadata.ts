@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import {
   Metadata,
-  MetadataKind,
+  type MetadataKind,
   MetaFile,
   type Root,
   Snapshot,
@@ -119,4 +119,4 @@ export function newTimestamp(
   );
 }
 
-export { Metadata, MetadataKind };
+export { Metadata };

@@ -3,7 +3,7 @@
 import { ACTIVE_STATES } from '../../updater/engine/machine.ts';
 import type { BoxStatus, ProgressStep, UpdateEvent, UpdateState } from './types.ts';
 
-export interface StepProgress {
+interface StepProgress {
   done: number;
   total: number | null;
 }
@@ -30,7 +30,7 @@ export interface Live {
 }
 
 /** States in which an update (or rollback) is running: every other button waits. */
-export const BUSY_STATES: readonly UpdateState[] = [...ACTIVE_STATES];
+const BUSY_STATES: readonly UpdateState[] = [...ACTIVE_STATES];
 
 export function isBusy(state: UpdateState): boolean {
   return BUSY_STATES.includes(state);
@@ -46,7 +46,7 @@ export const UPDATE_STEPS: { key: ProgressStep; label: string }[] = [
 ];
 
 /** Which update step a state (plus the current progress step) stands for. */
-export function stepIndexOf(state: UpdateState, current: ProgressStep | null): number {
+function stepIndexOf(state: UpdateState, current: ProgressStep | null): number {
   switch (state) {
     case 'downloading':
       return current === 'verify' || current === 'stage' ? 1 : 0;
