@@ -237,24 +237,16 @@ export async function buildBase(opts: BaseBuildOptions): Promise<BaseImage> {
     });
 
     await stage('convert', async () => {
-      await exec('qemu-img', [
-        'convert',
-        '-f',
-        'raw',
-        '-O',
-        'qcow2',
-        join(w, 'disk.raw'),
-        join(out, 'disk.qcow2'),
-      ]);
-      await exec('qemu-img', [
-        'convert',
-        '-f',
-        'raw',
-        '-O',
-        'qcow2',
-        join(w, 'data.raw'),
-        join(out, 'data.qcow2'),
-      ]);
+      for (const disk of ['disk', 'data'])
+        await exec('qemu-img', [
+          'convert',
+          '-f',
+          'raw',
+          '-O',
+          'qcow2',
+          join(w, `${disk}.raw`),
+          join(out, `${disk}.qcow2`),
+        ]);
       await rename(join(w, 'build_key'), join(out, 'build_key'));
       await rename(join(w, 'build_key.pub'), join(out, 'build_key.pub'));
     });
