@@ -8,4 +8,3 @@ export { AWS_FILE, type FirstbootOptions, runFirstboot } from './run.ts';
 export * from './settings.ts';
 export { engineHealth, type Health, type SignalOptions, type SignalOutcome, signalStack } from './signal.ts';
 export { readSettings, SOURCE_ORDER, type SourceName } from './sources.ts';
-export { type EnsureCertificate, opensslCertificate } from './tls.ts';

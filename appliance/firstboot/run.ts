@@ -28,7 +28,6 @@ import { ensureGeneratedSecrets } from './secrets.ts';
 import { checkPassword, checkSettings, type SettingKey } from './settings.ts';
 import { readSettings, type SettingsRead, type SourceName } from './sources.ts';
 import { readPasswordParameter } from './ssm.ts';
-import { type EnsureCertificate, opensslCertificate, serviceEnsureCertificate } from './tls.ts';
 
 export interface FirstbootOptions {
   root: string;
@@ -42,8 +41,6 @@ export interface FirstbootOptions {
   imdsWaitMs?: number;
   /** SSM endpoint for the admin password parameter (default: the region's) */
   ssmEndpoint?: string;
-  /** default: the updater service's ensureCertificate, else openssl */
-  ensureCertificate?: EnsureCertificate;
   now?: () => Date;
   log?: Log;
   /** also reload the running services (default: root === "/") */
@@ -195,14 +192,15 @@ export async function runFirstboot(opts: FirstbootOptions): Promise<FirstbootRes
   }
 
   // the certificate follows the final names; the service's ensureCertificate remakes its own
-  // self-signed pair when a name is missing, and openssl's stand-in leaves an existing pair alone
+  // self-signed pair when a name is missing and leaves an uploaded one alone (loaded here only,
+  // as cli/updater.ts does: first boot needs the service part for this step alone)
   const hostname = (await readText(under(root, PATHS.hostname)))?.trim() || undefined;
   const subjects = certificateSubjects(
     hostname,
     ok('ip') && !NETWORK.some((k) => bad.has(k)) ? values.ip : undefined,
   );
-  const ensure = opts.ensureCertificate ?? (await serviceEnsureCertificate()) ?? opensslCertificate(exec);
-  await ensure({ dir: under(root, PATHS.tlsDir), ...subjects });
+  const { ensureCertificate } = await import('../../updater/service/index.ts');
+  await ensureCertificate({ dir: under(root, PATHS.tlsDir), ...subjects });
   notes.push(`TLS certificate for ${[...subjects.names, ...subjects.ips].join(', ')}`);
   // printed to the console (the EC2 system log, the VM console), so the admin can check the
   // self-signed certificate before trusting it on the first visit

@@ -1,16 +1,9 @@
-import { X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudFormationClient, SignalResourceCommand } from '@aws-sdk/client-cloudformation';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  AWS_FILE,
-  defaultExec,
-  engineHealth,
-  opensslCertificate,
-  signalStack,
-} from '../../appliance/index.ts';
+import { AWS_FILE, engineHealth, signalStack } from '../../appliance/index.ts';
 import { makeRoot } from './helpers.ts';
 
 const cfn = mockClient(CloudFormationClient);
@@ -133,41 +126,5 @@ describe('health as the engine reports it', () => {
     const ok = status({ version: '1.0.0' }, [{ name: 'grafana', ready: true, message: '1/1 ready' }]);
     expect(await engineHealth('/x', ok.open)()).toEqual({ healthy: true, reason: 'release 1.0.0 healthy' });
     expect(ok.closed() + waiting.closed() + none.closed()).toBe(3);
-  });
-});
-
-describe('the openssl certificate stand-in (used when the service does not export ensureCertificate)', () => {
-  it('makes a P-256 pair with the names, key 0600, and leaves an existing pair alone', async () => {
-    const { root, cleanup } = makeRoot();
-    cleanups.push(cleanup);
-    const dir = join(root, 'etc/drydock/tls');
-    await opensslCertificate(defaultExec)({
-      dir,
-      names: ['box.example', 'localhost'],
-      ips: ['127.0.0.1', '192.0.2.9'],
-    });
-    const pem = readFileSync(join(dir, 'cert.pem'), 'utf8');
-    const cert = new X509Certificate(pem);
-    expect(cert.subjectAltName).toBe(
-      'DNS:box.example, DNS:localhost, IP Address:127.0.0.1, IP Address:192.0.2.9',
-    );
-    expect(cert.subject).toBe('CN=box.example');
-    expect(statSync(join(dir, 'key.pem')).mode & 0o777).toBe(0o600);
-    await opensslCertificate(defaultExec)({ dir, names: ['other'], ips: [] });
-    expect(readFileSync(join(dir, 'cert.pem'), 'utf8')).toBe(pem);
-  });
-
-  it('reports a missing openssl with a stable code', async () => {
-    const { root, cleanup } = makeRoot();
-    cleanups.push(cleanup);
-    const exec = async (cmd: string, args: string[]) =>
-      cmd === 'openssl'
-        ? { stdout: '', stderr: 'openssl: not installed', code: 127 }
-        : defaultExec(cmd, args);
-    await expect(
-      opensslCertificate(exec)({ dir: join(root, 'tls'), names: ['x'], ips: [] }),
-    ).rejects.toMatchObject({
-      code: 'TOOL_MISSING',
-    });
   });
 });
