@@ -33,6 +33,8 @@ import {
 
 /** blocks read (and zero-checked, hashed) together: 8 MiB */
 const CHUNK_BLOCKS = 16;
+/** minutes EBS keeps a pending snapshot open (StartSnapshot Timeout: 3 days); a resume must come within */
+const SNAPSHOT_TIMEOUT_MINUTES = 4320;
 
 export interface UploadProgress {
   blocksTotal: number;
@@ -55,8 +57,6 @@ export interface UploadOptions {
   concurrency?: number;
   description?: string;
   tags?: Record<string, string>;
-  /** minutes EBS keeps a pending snapshot open (StartSnapshot Timeout); resume must happen within */
-  snapshotTimeoutMinutes?: number;
   onProgress?: (p: UploadProgress) => void;
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -146,7 +146,7 @@ export async function uploadSnapshot(opts: UploadOptions): Promise<UploadResult>
           Description: opts.description ?? `drydock ${opts.name}`,
           Tags: Object.entries(opts.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
           ClientToken: clientToken,
-          Timeout: opts.snapshotTimeoutMinutes ?? 4320,
+          Timeout: SNAPSHOT_TIMEOUT_MINUTES,
         }),
         { abortSignal: opts.signal },
       )

@@ -97,19 +97,19 @@ export interface TarEntry {
 }
 
 export interface TarReadOptions {
-  /** pax / GNU long-name records larger than this are refused */
-  maxExtendedBytes?: number;
-  /** zero padding allowed after the end marker (tar pads to 10 KiB records) */
-  maxTrailingZeros?: number;
   onBytes?: (n: number) => void;
 }
+
+/** pax / GNU long-name records larger than this are refused */
+const MAX_EXTENDED_BYTES = 64 * 1024;
+/** zero padding allowed after the end marker (tar pads to 10 KiB records) */
+const MAX_TRAILING_ZEROS = 64 * 1024;
 
 export async function* readTarStream(
   source: AsyncIterable<Buffer | Uint8Array>,
   opts: TarReadOptions = {},
 ): AsyncGenerator<TarEntry> {
   const r = new ChunkReader(source);
-  const maxExt = opts.maxExtendedBytes ?? 64 * 1024;
   let pax: Record<string, string> | undefined;
   let longName: string | undefined;
   let longLink: string | undefined;
@@ -127,12 +127,12 @@ export async function* readTarStream(
           'BUNDLE_NOT_A_BUNDLE',
           `a lone zero block at byte ${at} is not an end-of-archive marker`,
         );
-      await r.expectZerosToEnd(opts.maxTrailingZeros ?? 64 * 1024);
+      await r.expectZerosToEnd(MAX_TRAILING_ZEROS);
       return;
     }
     const h = parseHeader(block, `tar header at byte ${at}`);
     if (!('name' in h)) {
-      if (h.size > maxExt)
+      if (h.size > MAX_EXTENDED_BYTES)
         throw new DrydockError('BUNDLE_TOO_LARGE', `an extended tar header at byte ${at} is too large`);
       // copied: the chunk under it may be reused once we read on
       const data = Buffer.from((await r.readExact(h.size)) ?? Buffer.alloc(0));
