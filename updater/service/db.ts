@@ -1,16 +1,12 @@
-// The service's tables live in the box's state.db (one SQLite file in WAL mode, shared with the
-// engine) under the migration set "service", opened and migrated by the engine's openDatabase and
-// migrate (updater/engine/db.ts). The local equivalents stay for callers that must not load the engine.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { migrate as engineMigrate, openDatabase as engineOpenDatabase } from '../engine/index.ts';
 
 export type Db = Database.Database;
 export type Migrate = (db: Db, setName: string, migrations: string[]) => void;
 export type OpenDatabase = (root: string) => Db;
 
-export const SERVICE_MIGRATION_SET = 'service';
+const SERVICE_MIGRATION_SET = 'service';
 
 /** Versioned: entry i is version i+1; never edit an entry once shipped, append a new one. */
 export const SERVICE_MIGRATIONS: string[] = [
@@ -52,39 +48,6 @@ export const SERVICE_MIGRATIONS: string[] = [
 export function stateDbPath(root: string): string {
   return join(root, 'var', 'lib', 'drydock', 'state.db');
 }
-
-/** Same contract as the engine's openDatabase: state.db under the root, WAL, foreign keys, busy timeout. */
-export const localOpenDatabase: OpenDatabase = (root) => {
-  mkdirSync(join(root, 'var', 'lib', 'drydock'), { recursive: true, mode: 0o700 });
-  const db = new Database(stateDbPath(root));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  return db;
-};
-
-/** Same contract as the engine's migrate: applies the set's missing versions, each in one transaction. */
-export const localMigrate: Migrate = (db, setName, migrations) => {
-  db.exec(`CREATE TABLE IF NOT EXISTS service_migrations (
-    set_name TEXT NOT NULL, version INTEGER NOT NULL, applied_at TEXT NOT NULL,
-    PRIMARY KEY (set_name, version))`);
-  const row = db
-    .prepare('SELECT COALESCE(MAX(version), 0) AS v FROM service_migrations WHERE set_name = ?')
-    .get(setName) as { v: number };
-  migrations.forEach((sql, i) => {
-    const version = i + 1;
-    if (version <= row.v) return;
-    db.transaction(() => {
-      db.exec(sql);
-      db.prepare('INSERT INTO service_migrations (set_name, version, applied_at) VALUES (?, ?, ?)').run(
-        setName,
-        version,
-        new Date().toISOString(),
-      );
-    })();
-  });
-};
 
 /** Opens state.db and brings the service tables up to date. */
 export function openServiceDatabase(

@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers.authorization',
   'req.headers["x-csrf-token"]',

@@ -9,12 +9,12 @@ import { type Db, stmt } from './db.ts';
 import { endLoginDelays } from './throttle.ts';
 
 export const ADMIN_USER = 'admin';
-export const MIN_PASSWORD_LENGTH = 12;
+const MIN_PASSWORD_LENGTH = 12;
 
 // OWASP's scrypt floor has equivalent settings (N=2^17,r=8,p=1 / 2^16,8,2 / 2^15,8,3 ...): this one
 // keeps 32 MiB per hash, which matters on a box whose updater has a MemoryMax. Stored with the hash,
 // so a hash made with weaker settings is redone at the next sign-in (needsRehash).
-export const SCRYPT_PARAMS = { N: 32768, r: 8, p: 3, keylen: 32 };
+const SCRYPT_PARAMS = { N: 32768, r: 8, p: 3, keylen: 32 };
 type Params = typeof SCRYPT_PARAMS;
 
 // at most two hashes at once: a burst of sign-ins queues instead of taking 32 MiB each

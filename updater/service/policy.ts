@@ -67,7 +67,7 @@ function minutes(hhmm: string): number {
 }
 
 /** Weekday and minute of the day of `now` in a time zone (the box's local zone by default). */
-export function localParts(now: number, timeZone?: string): { day: number; minute: number } {
+function localParts(now: number, timeZone?: string): { day: number; minute: number } {
   const parts = new Intl.DateTimeFormat('en-US', {
     timeZone,
     weekday: 'short',

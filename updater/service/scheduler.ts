@@ -7,7 +7,7 @@ import semver from 'semver';
 import type { Actor, Box, ReleaseSummary, Settings } from '../engine/api.ts';
 import { inMaintenanceWindow, waveOpen } from './policy.ts';
 
-export const SCHEDULE_ACTOR: Actor = { user: 'schedule', from: 'local' };
+const SCHEDULE_ACTOR: Actor = { user: 'schedule', from: 'local' };
 
 /** Pick the release to stage: the newest installable one whose wave is open. Pure. */
 export function pickRelease(available: ReleaseSummary[], seed: number, now: number): ReleaseSummary | null {

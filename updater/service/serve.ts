@@ -45,7 +45,7 @@ interface EngineModule {
   migrate?: Migrate;
 }
 
-export async function loadEngine(): Promise<EngineModule> {
+async function loadEngine(): Promise<EngineModule> {
   const mod = (await import('../engine/index.ts')) as Partial<EngineModule>;
   if (typeof mod.openBox !== 'function')
     throw new DrydockError(
@@ -70,7 +70,7 @@ function listenError(err: unknown, at: Endpoint): DrydockError {
   return new DrydockError('NETWORK_FAILED', `cannot listen on ${where}: ${(err as Error).message}`);
 }
 
-export const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist');
+const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web', 'dist');
 
 export interface RunningService {
   app: FastifyInstance;

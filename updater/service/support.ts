@@ -13,7 +13,7 @@ import type { CertificateInfo } from './tls.ts';
 const SECRET_KEY = /pass(word)?|secret|token|credential|private|^key$|apikey|api_key|session|cookie/i;
 
 /** Deep copy with secret-looking values replaced and credentials stripped from URLs. */
-export function redact(value: unknown, key = ''): unknown {
+function redact(value: unknown, key = ''): unknown {
   if (SECRET_KEY.test(key) && value !== null && value !== undefined && value !== '') return '[redacted]';
   if (typeof value === 'string') return value.replace(/(\w+:\/\/)[^/@\s]+@/g, '$1[redacted]@');
   if (Array.isArray(value)) return value.map((v) => redact(v));
