@@ -1,6 +1,6 @@
 export { PATHS } from './apply.ts';
 export { type FirstbootResult, type Problem, writeBanner } from './console.ts';
-export { defaultExec, type Exec, type ExecResult } from './deps.ts';
+export { defaultExec, type Exec } from './deps.ts';
 export { type CloudFormationTarget, parseUserData, readImds } from './ec2.ts';
 export { readIsoFile, readIsoVolumeId } from './iso9660.ts';
 export { parseOvfEnvironment, readOvfFromVmtools } from './ovf.ts';
