@@ -13,6 +13,7 @@ PACKAGES=(
   packer                                 # validate and run the templates (Debian's 1.6.6)
   containerd                             # real image import (ctr)
   umoci skopeo busybox-static            # the demo's OCI images, made here from Debian packages
+  postgresql                             # the demo database image (examples/demo/postgres.ts): PostgreSQL 15 and its libraries
   mmdebstrap genisoimage xorriso         # the base OS and the OVF ISO transport
   chromium                               # the admin page in a real browser
   wrk                                    # load from a second process for the service bench
