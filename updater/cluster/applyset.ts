@@ -59,6 +59,8 @@ export function applySetId(parentName: string, parentNamespace = PARENT_NAMESPAC
 export const parentName = (release: Pick<ReleaseId, 'name'>) => `drydock-applyset-${release.name}`;
 
 export class ApplySet {
+  #scopes: Map<string, boolean> | null = null;
+
   constructor(private readonly kubectl: Kubectl) {}
 
   /**
@@ -78,43 +80,56 @@ export class ApplySet {
     }));
     const previousKinds = await this.readParent(release);
     const nextKinds = new Set(objects.map((o) => groupKind({ group: groupOf(o.apiVersion), kind: o.kind })));
-    await this.writeParent(release, new Set([...previousKinds, ...nextKinds]));
-
-    // namespaces and CRDs first (and CRDs established), so objects inside them apply in the same run
-    const first = objects.filter((o) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition');
-    if (first.length) {
+    const widened = new Set([...previousKinds, ...nextKinds]);
+    const replaced: MemberRef[] = [];
+    const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
+    // namespaces first, so objects inside them apply in the same call
+    const ordered = [...objects].sort(
+      (x, y) => Number(y.kind === 'Namespace') - Number(x.kind === 'Namespace'),
+    );
+    let members: MemberRef[];
+    if (crds.length === 0) {
+      // one call: the widened parent first (kubectl applies in order, so a crash after it still
+      // finds every member), then every object
+      const r = await this.kubectl.run([...APPLY, '-o', 'json'], {
+        input: list([...this.parentDocs(release, widened), ...ordered]),
+      });
+      // the API server's answer says which objects are namespaced: no discovery call needed
+      const scoped = r.code === 0 ? scopesOf(r.stdout) : await this.scopes(objects);
+      members = objects.map((o) => member(o, scoped));
+      if (r.code !== 0) {
+        // say which object failed, and replace a changed Job
+        await this.writeParent(release, widened);
+        for (const o of ordered) replaced.push(...(await this.applyOne(o, members[objects.indexOf(o)]!)));
+      }
+    } else {
+      await this.writeParent(release, widened);
+      const first = ordered.filter((o) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition');
       await this.kubectl.must('applying namespaces and CRDs', APPLY, {
         input: list(first),
         code: 'APPLY_FAILED',
       });
-      const crds = first
-        .filter((o) => o.kind === 'CustomResourceDefinition')
-        .map((o) => `crd/${o.metadata.name}`);
-      if (crds.length)
-        await this.kubectl.must('waiting for CRDs', [
-          'wait',
-          '--for=condition=Established',
-          '--timeout=60s',
-          ...crds,
-        ]);
-    }
-    // asked after the CRDs exist, so a cluster-scoped custom kind is known as one
-    const scoped = await this.scopes();
-    const members = objects.map((o) => member(o, scoped));
-    const rest = objects.filter((o) => !first.includes(o));
-    const replaced: MemberRef[] = [];
-    if (rest.length && (await this.kubectl.run(APPLY, { input: list(rest) })).code !== 0) {
-      // one call failed: apply one by one to say which object, and to replace a changed Job
-      for (const o of rest) replaced.push(...(await this.applyOne(o, members[objects.indexOf(o)]!)));
+      await this.kubectl.must('waiting for CRDs', [
+        'wait',
+        '--for=condition=Established',
+        '--timeout=60s',
+        ...crds.map((o) => `crd/${o.metadata.name}`),
+      ]);
+      // asked after the CRDs exist, so a cluster-scoped custom kind is known as one
+      const scoped = await this.scopes(objects);
+      members = objects.map((o) => member(o, scoped));
+      const rest = ordered.filter((o) => !first.includes(o));
+      if (rest.length && (await this.kubectl.run(APPLY, { input: list(rest) })).code !== 0)
+        for (const o of rest) replaced.push(...(await this.applyOne(o, members[objects.indexOf(o)]!)));
     }
 
     const keep = new Set(members.map(memberKey));
-    const current = await this.listMembers(release, new Set([...previousKinds, ...nextKinds]));
+    const current = await this.listMembers(release, widened);
     const pruned = current.filter((c) => !keep.has(memberKey(c)));
     // namespaces last: deleting one first would take the others with it and hide errors
     pruned.sort((a, b) => Number(a.kind === 'Namespace') - Number(b.kind === 'Namespace'));
     for (const p of pruned) await this.remove(p, false);
-    await this.writeParent(release, nextKinds);
+    if (widened.size !== nextKinds.size) await this.writeParent(release, nextKinds);
     return { applied: members, pruned, replaced };
   }
 
@@ -163,8 +178,8 @@ export class ApplySet {
     return new Set(kinds.split(',').filter(Boolean));
   }
 
-  private async writeParent(release: ReleaseId, kinds: Set<string>) {
-    const docs = [
+  private parentDocs(release: ReleaseId, kinds: Set<string>): unknown[] {
+    return [
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: PARENT_NAMESPACE } },
       {
         apiVersion: 'v1',
@@ -181,14 +196,33 @@ export class ApplySet {
         data: { release: release.name, version: release.version },
       },
     ];
+  }
+
+  private async writeParent(release: ReleaseId, kinds: Set<string>) {
     await this.kubectl.must('writing the ApplySet parent', APPLY, {
-      input: list(docs),
+      input: list(this.parentDocs(release, kinds)),
       code: 'APPLY_FAILED',
     });
   }
 
-  /** Which group-kinds the API server serves as namespaced (asked, never guessed). */
-  private async scopes(): Promise<Map<string, boolean>> {
+  /**
+   * Which group-kinds the API server serves as namespaced (asked, never guessed); asked again when
+   * a release holds a kind the last answer did not have (a CRD added since).
+   */
+  private async scopes(objects: KubeManifestObject[]): Promise<Map<string, boolean>> {
+    const known = this.#scopes;
+    if (
+      known &&
+      objects.every(
+        (o) => o.kind === 'Namespace' || known.has(groupKind({ group: groupOf(o.apiVersion), kind: o.kind })),
+      )
+    )
+      return known;
+    this.#scopes = await this.askScopes();
+    return this.#scopes;
+  }
+
+  private async askScopes(): Promise<Map<string, boolean>> {
     const out = await this.kubectl.must('listing API resources', ['api-resources', '-o', 'wide']);
     const map = new Map<string, boolean>();
     const [header = '', ...lines] = out.split('\n');
@@ -251,6 +285,17 @@ export class ApplySet {
     if (res.code !== 0)
       throw new DrydockError('APPLY_FAILED', `deleting ${memberKey(r)}: ${res.stderr.trim()}`);
   }
+}
+
+/** Namespaced or not, per group-kind, from the objects `kubectl apply -o json` returned. */
+function scopesOf(stdout: string): Map<string, boolean> {
+  const doc = JSON.parse(stdout) as Listed & { items?: Listed[] };
+  const map = new Map<string, boolean>();
+  for (const item of doc.kind === 'List' ? (doc.items ?? []) : [doc]) {
+    const gk = groupKind({ group: groupOf(item.apiVersion ?? ''), kind: item.kind ?? '' });
+    map.set(gk, (map.get(gk) ?? false) || Boolean(item.metadata?.namespace));
+  }
+  return map;
 }
 
 function member(o: KubeManifestObject, scoped: Map<string, boolean>): MemberRef {

@@ -39,7 +39,7 @@ export const BoxConfig = T.Object(
     keepReleases: T.Optional(T.Integer({ minimum: 2, maximum: 20 })),
     /** free space kept beyond what an update needs (default 64 MiB) */
     diskMarginBytes: T.Optional(T.Integer({ minimum: 0 })),
-    /** how often the health gate polls, milliseconds (default 500) */
+    /** how often the health gate polls, milliseconds (default 250: a poll is one kubectl call on a real cluster) */
     healthPollMs: T.Optional(T.Integer({ minimum: 10, maximum: 60_000 })),
   },
   { additionalProperties: true },

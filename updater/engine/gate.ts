@@ -9,7 +9,7 @@ export function healthGate(ctx: EngineContext, release: Release): Promise<Health
   const total = release.health.workloads.length + release.health.probes.length;
   return waitHealthy(ctx.p.driver, release, {
     clock: ctx.p.clock,
-    pollMs: ctx.p.config.healthPollMs ?? 500,
+    pollMs: ctx.p.config.healthPollMs ?? 250,
     deadlineAt,
     onPoll: (r) => {
       ctx.lastWorkloads = { at: Date.now(), version: release.version, workloads: r.workloads };

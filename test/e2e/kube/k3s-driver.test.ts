@@ -133,6 +133,34 @@ describe('the k3s driver on a real API server and kubelet', () => {
     expect((await driver.ping()).ok).toBe(true);
   }, 300_000);
 
+  it('hook Jobs run on the kubelet: one that exits 0 succeeds, one that exits 3 fails with its exit code', async () => {
+    const job = (name: string, exit: number) => ({
+      name: `${name}.yaml`,
+      content: `apiVersion: batch/v1
+kind: Job
+metadata: {name: ${name}, namespace: shop}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - {name: h, image: demo.local/drydock-demo/web:1.0.0, imagePullPolicy: Never, command: ["/bin/busybox", "sh", "-c", "echo hook; exit ${exit}"]}
+`,
+    });
+    const good = await driver.runJob(job('migrate', 0), 120);
+    expect(good.ok, good.message).toBe(true);
+    const bad = await driver.runJob(job('broken', 3), 120);
+    expect(bad.ok).toBe(false);
+    expect(bad.message).toMatch(/exit 3|BackoffLimitExceeded/);
+    // the driver deletes a hook's Job when it is done
+    await expect
+      .poll(async () => (await kubectl(peer, ['get', 'jobs', '-n', 'shop', '-o', 'name'])).trim(), {
+        timeout: 60_000,
+      })
+      .toBe('');
+  }, 300_000);
+
   it('a snapshot copies state.db online and the volume with its writer stopped, then starts it again', async () => {
     const snap = join(work, 'snap');
     await driver.snapshot(snap, [{ namespace: 'shop', claim: 'data' }]);
