@@ -110,10 +110,34 @@ export function registerUpdate(program: Command): void {
     );
 
   rootOption(update.command('rollback'))
-    .description('Go back to the retained previous release')
+    .description(
+      'Go back to the retained previous release; says first what it does with the data (default: what the release declares)',
+    )
+    .option(
+      '--restore-data',
+      'put back the data snapshot taken before the running release (writes since are lost)',
+    )
+    .option('--keep-data', 'keep the current data')
+    .option('--dry-run', 'only say what the rollback would do')
     .action(
-      action(async (out, opts: RootOpts) =>
-        withBox(out, opts, async (box) => finish(out, await box.rollback(ACTOR), 'rolled-back')),
+      action(
+        async (out, opts: RootOpts & { restoreData?: boolean; keepData?: boolean; dryRun?: boolean }) => {
+          if (opts.restoreData && opts.keepData)
+            throw new DrydockError('USAGE', '--restore-data and --keep-data exclude each other');
+          return withBox(out, opts, async (box) => {
+            const plan = await box.rollbackPlan();
+            if (!plan)
+              throw new DrydockError('NO_PREVIOUS_RELEASE', 'no previous release is retained to go back to');
+            const data = opts.restoreData ? 'restore' : opts.keepData ? 'keep' : plan.data.default;
+            const line = `rollback ${plan.from} → ${plan.to}: ${plan.data.words[data]}${opts.restoreData || opts.keepData ? '' : " (the release's default)"}`;
+            if (opts.dryRun) {
+              out.result(line, { plan, data });
+              return 0;
+            }
+            out.info(line);
+            return finish(out, await box.rollback(ACTOR, { data }), 'rolled-back');
+          });
+        },
       ),
     );
 

@@ -117,6 +117,8 @@ export async function extraBundle(
     upgradeFrom?: string;
     k3s?: string;
     changesData?: boolean;
+    /** the release's `data:` as given (overrides changesData) */
+    data?: Record<string, unknown>;
   } = {},
 ): Promise<string> {
   const d = await demo();
@@ -133,6 +135,7 @@ export async function extraBundle(
   spec.version = version;
   spec.upgradeFrom = opts.upgradeFrom ?? '>=1.0.0';
   if (opts.changesData) spec.data = { changesData: true, volumes: [] };
+  if (opts.data) spec.data = opts.data;
   if (opts.k3s) {
     await writeFile(join(specDir, 'k3s'), `#!/bin/sh\necho ${opts.k3s}\n`);
     spec.k3s = { version: opts.k3s, binary: 'k3s' };

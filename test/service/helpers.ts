@@ -129,6 +129,9 @@ export class TestBox implements Box {
   async rollback(a: Actor) {
     return this.apply(a);
   }
+  async rollbackPlan() {
+    return null;
+  }
   async history() {
     return [];
   }

@@ -1,7 +1,9 @@
 // The update engine as the service and the CLI see it. The engine implements Box; the updater
 // service exposes it over HTTPS (its JSON mirrors these types); the admin page renders it.
 // This file is the contract between those parts: change it deliberately and on all sides.
+
 import type { Release } from '../release/index.ts';
+import type { DataAction, RollbackPlan } from './data-plan.ts';
 import type { UpdateState } from './machine.ts';
 
 /** The states of the update machine: the table (states, transitions, which are active) is machine.ts. */
@@ -144,7 +146,9 @@ export interface Box {
   /** Only before "applying": drops the staged release. */
   cancel(actor: Actor): Promise<void>;
   /** Back to the retained previous release (data snapshot restored if that release changed data). */
-  rollback(actor: Actor): Promise<HistoryEntry>;
+  /** `data`: restore the snapshot or keep the data (default: what data-plan.ts says for the release) */
+  rollback(actor: Actor, opts?: { data?: DataAction }): Promise<HistoryEntry>;
+  rollbackPlan(): Promise<RollbackPlan | null>;
 
   history(limit?: number): Promise<HistoryEntry[]>;
   audit(limit?: number): Promise<AuditEntry[]>;

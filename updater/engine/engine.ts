@@ -22,9 +22,10 @@ import type {
 import { applyStaged } from './apply.ts';
 import { EngineContext, type EngineParts } from './context.ts';
 import { converge } from './converge.ts';
+import type { DataAction, RollbackPlan } from './data-plan.ts';
 import type { Db } from './db.ts';
 import { downloadRelease } from './download.ts';
-import { rollbackToPrevious } from './rollback.ts';
+import { rollbackPlan, rollbackToPrevious } from './rollback.ts';
 import { type SettingsPatch, validateSettings } from './settings.ts';
 import { stageBundle } from './stage.ts';
 import { boxStatus, checkChannel } from './status.ts';
@@ -115,8 +116,13 @@ export class Engine implements Box {
     });
   }
 
-  rollback(actor: Actor): Promise<HistoryEntry> {
-    return this.ctx.withLock('rollback', () => rollbackToPrevious(this.ctx, actor));
+  rollback(actor: Actor, opts: { data?: DataAction } = {}): Promise<HistoryEntry> {
+    return this.ctx.withLock('rollback', () => rollbackToPrevious(this.ctx, actor, opts));
+  }
+
+  /** What an explicit rollback would do (target, data), or null when there is nothing to go back to. */
+  rollbackPlan(): Promise<RollbackPlan | null> {
+    return rollbackPlan(this.ctx);
   }
 
   async history(limit?: number): Promise<HistoryEntry[]> {

@@ -1,5 +1,6 @@
 export type * from './api.ts';
 export { type BoxConfig, parseConfig, readConfig } from './config.ts';
+export type { DataAction, DataPlan, RollbackPlan } from './data-plan.ts';
 export { type Db, type Migration, migrate, openDatabase } from './db.ts';
 export type { Channel, ChannelFactory, DriverFactory, ReadBundle, ReadBundleHead } from './deps.ts';
 export type { StatFs } from './disk.ts';

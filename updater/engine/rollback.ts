@@ -1,11 +1,13 @@
 // Going back: the automatic undo of a failed update and the admin's explicit rollback share one
-// path, `restoreAndGate`: the earlier release's k3s, images and manifests back, its data snapshot
-// restored when the release being left changed data, then its health gate.
+// path, `restoreAndGate`: the earlier release's k3s, images and manifests back, the data snapshot
+// restored when data-plan.ts says so (by default whenever the release being left ran against
+// volumes; the admin chooses on an explicit rollback), then its health gate.
 import { join } from 'node:path';
 import { asDrydockError, DrydockError, type ErrorCode } from '../../core/index.ts';
 import type { Release } from '../release/index.ts';
 import type { Actor, HistoryEntry } from './api.ts';
 import type { EngineContext } from './context.ts';
+import { type DataAction, dataPlan, defaultDataAction, type RollbackPlan } from './data-plan.ts';
 import { healthGate } from './gate.ts';
 import { runHook } from './hooks.ts';
 import type { StateRow } from './records.ts';
@@ -13,19 +15,19 @@ import type { StateRow } from './records.ts';
 type Restored = { ok: true } | { ok: false; failedAt: 'restore' | 'health'; message: string };
 
 /**
- * Puts `to` back in place of `from` (k3s, images, manifests, then the data snapshot when `from`
- * changed data) and waits for `to` to be healthy; timed as the history's "rollback" step.
+ * Puts `to` back in place of `from` (k3s, images, manifests, then the data snapshot `restoreFrom`
+ * when given) and waits for `to` to be healthy; timed as the history's "rollback" step.
  */
 async function restoreAndGate(
   ctx: EngineContext,
   hid: number,
   to: Release,
   from: Release,
-  snapshotId: string | null,
+  restoreFrom: string | null,
 ): Promise<Restored> {
   return ctx.timed(hid, 'rollback', async (): Promise<Restored> => {
     try {
-      await restoreTo(ctx, to, from, from.data?.changesData ? snapshotId : null);
+      await restoreTo(ctx, to, from, restoreFrom);
     } catch (e) {
       return { ok: false, failedAt: 'restore', message: asDrydockError(e).message };
     }
@@ -86,7 +88,9 @@ export async function finishUndo(
     ? `rolled back to ${previous.version}: ${reason}`
     : `first install of ${release.version} failed and was removed: ${reason}`;
   if (previous) {
-    const r = await restoreAndGate(ctx, hid, previous, release, st.snapshot_id);
+    const restore = st.snapshot_id && defaultDataAction(release) === 'restore' ? st.snapshot_id : null;
+    outcomeReason += restore ? '; data restored from the snapshot before the update' : '';
+    const r = await restoreAndGate(ctx, hid, previous, release, restore);
     if (!r.ok)
       outcomeReason +=
         r.failedAt === 'health'
@@ -124,8 +128,22 @@ export async function finishUndo(
   return rec.historyEntry(hid)!;
 }
 
-/** The admin's rollback: back to the retained previous release. */
-export async function rollbackToPrevious(ctx: EngineContext, actor: Actor): Promise<HistoryEntry> {
+/** The explicit rollback's target and what it would do with the data (for the page and the CLI). */
+export async function rollbackPlan(ctx: EngineContext): Promise<RollbackPlan | null> {
+  const runRow = ctx.runningRow();
+  const prevRow = ctx.rec.byRole('previous');
+  if (!runRow || !prevRow) return null;
+  const id = runRow.snapshot_id;
+  const plan = await dataPlan(ctx.rec.document(runRow), id ? ctx.p.paths.snapshot(id) : null, id);
+  return { from: runRow.version, to: prevRow.version, data: plan };
+}
+
+/** The admin's rollback: back to the retained previous release, data as chosen (default: data-plan.ts). */
+export async function rollbackToPrevious(
+  ctx: EngineContext,
+  actor: Actor,
+  opts: { data?: DataAction } = {},
+): Promise<HistoryEntry> {
   const { rec } = ctx;
   ctx.requireNotActive();
   const runRow = ctx.runningRow();
@@ -137,6 +155,13 @@ export async function rollbackToPrevious(ctx: EngineContext, actor: Actor): Prom
       `no previous release is retained to go back to from ${runRow.version}`,
     );
   const prev = rec.document(prevRow);
+  const plan = (await rollbackPlan(ctx))!.data;
+  const action = opts.data ?? plan.default;
+  if (action === 'restore' && !plan.snapshot)
+    throw new DrydockError(
+      'NOT_FOUND',
+      `there is no data snapshot from before ${runRow.version} to restore; roll back keeping the data`,
+    );
   const missing = await ctx.missingBlobs(prev);
   if (missing.count)
     throw new DrydockError('BLOB_MISSING', `${missing.count} blob(s) of ${prev.version} are missing`);
@@ -149,7 +174,8 @@ export async function rollbackToPrevious(ctx: EngineContext, actor: Actor): Prom
       target_name: prev.name,
       target_version: prev.version,
       from_version: runRow.version,
-      snapshot_id: runRow.snapshot_id,
+      // the snapshot to put back, or none: what finishRollback (and converge after a crash) does
+      snapshot_id: action === 'restore' ? runRow.snapshot_id : null,
       automatic: 0,
       error_code: null,
       error_message: null,
@@ -159,7 +185,13 @@ export async function rollbackToPrevious(ctx: EngineContext, actor: Actor): Prom
       rec.writeState({ history_id: hid });
     },
   );
-  rec.audit(actor.user, actor.from, 'rollback', `${runRow.version} → ${prev.version}`, 'ok');
+  rec.audit(
+    actor.user,
+    actor.from,
+    'rollback',
+    `${runRow.version} → ${prev.version}, ${plan.words[action]}`,
+    'ok',
+  );
   return finishRollback(ctx, st, actor.user);
 }
 
@@ -170,7 +202,7 @@ export async function finishRollback(ctx: EngineContext, st: StateRow, user: str
   const from = ctx.releaseOf(st.from_version!);
   const to = ctx.releaseOf(st.target_version!);
   const requester = rec.historyEntry(hid)?.actor ?? user;
-  let reason = `rolled back from ${from.version} to ${to.version} at the request of ${requester}${user === 'converge' ? ' (finished after the updater restarted)' : ''}`;
+  let reason = `rolled back from ${from.version} to ${to.version} at the request of ${requester}${user === 'converge' ? ' (finished after the updater restarted)' : ''}; ${st.snapshot_id ? 'data restored from the snapshot before the update' : 'data kept'}`;
   const r = await restoreAndGate(ctx, hid, to, from, st.snapshot_id);
   const outcome: HistoryEntry['outcome'] = r.ok ? 'rolled-back' : 'failed';
   if (!r.ok)

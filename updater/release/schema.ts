@@ -98,6 +98,11 @@ export const Data = T.Object(
   {
     /** true when this release migrates data: rollback then restores the snapshot */
     changesData: T.Boolean({ default: false }),
+    /**
+     * true when the previous release runs on this release's data: a rollback then keeps the data.
+     * Otherwise a rollback restores the snapshot whenever the release has volumes.
+     */
+    compatible: T.Optional(T.Boolean()),
     /** PersistentVolumeClaims whose contents belong in the snapshot */
     volumes: T.Array(
       T.Object({ namespace: T.String(), claim: T.String() }, { additionalProperties: false }),

@@ -3,7 +3,15 @@ import type { Static } from '@sinclair/typebox';
 import { Type as T } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Context } from './context.ts';
-import { DownloadBody, Operation, ReleaseSummary, routeSchema, WaitQuery } from './schemas.ts';
+import {
+  DownloadBody,
+  Operation,
+  ReleaseSummary,
+  RollbackBody,
+  RollbackPlanSchema,
+  routeSchema,
+  WaitQuery,
+} from './schemas.ts';
 
 type Wait = { Querystring: Static<typeof WaitQuery> };
 
@@ -72,17 +80,32 @@ export async function registerUpdateRoutes(app: FastifyInstance, ctx: Context): 
     },
   );
 
-  app.post<Wait>(
+  app.get(
+    '/api/v1/update/rollback',
+    {
+      schema: routeSchema({
+        summary: 'What a rollback would do: the release it goes back to, and with the data what',
+        tags,
+        response: RollbackPlanSchema,
+      }),
+    },
+    async () => box.rollbackPlan(),
+  );
+
+  app.post<{ Body: Static<typeof RollbackBody> | undefined } & Wait>(
     '/api/v1/update/rollback',
     {
       schema: routeSchema({
         summary: 'Go back to the retained previous release',
         tags,
+        body: RollbackBody,
         querystring: WaitQuery,
         response: Operation,
       }),
     },
     async (req, reply) =>
-      ctx.operation('rollback', reply, req.query.wait === true, () => box.rollback(ctx.actor(req))),
+      ctx.operation('rollback', reply, req.query.wait === true, () =>
+        box.rollback(ctx.actor(req), req.body?.data ? { data: req.body.data } : {}),
+      ),
   );
 }

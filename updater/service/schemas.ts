@@ -153,6 +153,31 @@ export const DownloadBody = T.Object(
   { additionalProperties: false },
 );
 
+export const RollbackBody = T.Object(
+  {
+    data: T.Optional(
+      T.Union([T.Literal('restore'), T.Literal('keep')], {
+        description:
+          'restore the data snapshot or keep the current data (default: what the release declares)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RollbackPlanSchema = T.Union([
+  T.Null(),
+  T.Object({
+    from: T.String(),
+    to: T.String(),
+    data: T.Object({
+      default: T.Union([T.Literal('restore'), T.Literal('keep')]),
+      snapshot: T.Union([T.Null(), T.Object({ id: T.String(), takenAt: T.String() })]),
+      words: T.Object({ restore: T.String(), keep: T.String() }),
+    }),
+  }),
+]);
+
 export const WaitQuery = T.Object(
   { wait: T.Optional(T.Boolean({ description: 'answer only when the operation ended' })) },
   { additionalProperties: false },
