@@ -47,6 +47,7 @@ function timed(inner: ClusterDriver) {
     runJob: wrap((j, s) => inner.runJob(j, s)),
     snapshot: wrap((d, v) => inner.snapshot(d, v)),
     restore: wrap((d, v) => inner.restore(d, v)),
+    volumeBytes: wrap((v) => inner.volumeBytes(v)),
     installK3s: wrap((b, v) => inner.installK3s(b, v)),
   };
   return { driver, t };

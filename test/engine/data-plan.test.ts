@@ -19,7 +19,7 @@ const clock = {
   },
 };
 
-async function rig(unhealthy: string[] = []) {
+async function rig(unhealthy: string[] = [], disk = { freeBytes: 4 * 2 ** 40 }) {
   const d = await demo();
   const dir = await mkdtemp(join(tmpdir(), 'drydock-dataplan-'));
   onTestFinished(() => rm(dir, { recursive: true, force: true }));
@@ -30,7 +30,7 @@ async function rig(unhealthy: string[] = []) {
     root,
     cluster: driver,
     clock,
-    statfs: async () => ({ bavail: 1 << 30, bsize: 4096, blocks: 1 << 31 }),
+    statfs: async () => ({ bavail: Math.floor(disk.freeBytes / 4096), bsize: 4096, blocks: 1 << 31 }),
   };
   await initBox({
     ...parts,
@@ -44,7 +44,7 @@ async function rig(unhealthy: string[] = []) {
   onTestFinished(() => box.close());
   driver.volumeData = 'rows of 1.0.0';
   driver.dataWrites = true;
-  return { dir, driver, box };
+  return { dir, driver, box, disk };
 }
 
 describe('rollback and the data', () => {
@@ -108,5 +108,27 @@ describe('rollback and the data', () => {
     const e = await r.box.rollback(ACTOR);
     expect(e.reason).toContain('data kept');
     expect(r.driver.calls).not.toContain('restore');
+  });
+});
+
+describe('space for the snapshot is measured before anything changes', () => {
+  it('volumes larger than the free disk: DISK_FULL naming the volumes, nothing copied, 1.0.0 untouched', async () => {
+    const r = await rig();
+    const bundle = await extraBundle(r.dir, '1.1.5', { data: { volumes: VOLUMES } });
+    r.driver.volumeScale = 1e9; // ~13 GB of volume data
+    r.disk.freeBytes = 2 * 2 ** 30;
+    r.driver.calls.length = 0; // box init's calls
+    const err = await r.box.install(ACTOR, bundle).catch((e) => e);
+    expect(err.code).toBe('DISK_FULL');
+    expect(err.message).toMatch(
+      /^not enough free disk for the snapshot of 1 volume\(s\) before 1\.1\.5 \(12 GiB\) and its new images \([\d.]+ KiB\): 12 GiB needed/,
+    );
+    expect(r.driver.calls).not.toContain('snapshot');
+    expect(r.driver.calls).not.toContain('applyManifests');
+    expect((await r.box.status()).running?.version).toBe('1.0.0');
+    // the same volumes fit on a larger disk
+    r.disk.freeBytes = 64 * 2 ** 30;
+    expect((await r.box.apply(ACTOR)).outcome).toBe('committed');
+    expect(r.driver.calls).toContain('snapshot');
   });
 });

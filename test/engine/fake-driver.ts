@@ -32,6 +32,8 @@ export class FakeDriver implements ClusterDriver {
   volumeData = 'initial';
   /** when true, every release the cluster starts writes to its volumes (as a real one would) */
   dataWrites = false;
+  /** volumeBytes() reports the data this many times over (a test's "1 TB" volume) */
+  volumeScale = 1;
   /** versions whose workloads never become ready */
   unhealthy = new Set<string>();
   /** calls that throw (once each unless `sticky`) */
@@ -104,6 +106,10 @@ export class FakeDriver implements ClusterDriver {
     this.call('snapshot');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'volumes.txt'), this.volumeData);
+  }
+
+  async volumeBytes(volumes: { namespace: string; claim: string }[]) {
+    return volumes.length ? Buffer.byteLength(this.volumeData) * this.volumeScale : 0;
   }
 
   async restore(dir: string, _volumes: { namespace: string; claim: string }[]) {

@@ -63,6 +63,8 @@ export interface ClusterDriver {
    * fresh folder), the workloads that mount the volumes stopped while they are copied.
    */
   snapshot(dir: string, volumes: VolumeRef[]): Promise<void>;
+  /** Bytes the named volumes hold now (what a snapshot of them will copy); a missing claim is 0. */
+  volumeBytes(volumes: VolumeRef[]): Promise<number>;
   /** Puts a snapshot taken by `snapshot` back, the workloads that mount the volumes stopped. */
   restore(dir: string, volumes: VolumeRef[]): Promise<void>;
   /**

@@ -8,3 +8,10 @@ export type ExecFn = Exec;
 
 /** Runs a program; resolves with its exit code and output (never rejects on a non-zero exit). */
 export const defaultExec: ExecFn = exec;
+
+/** Bytes under a folder as `du` counts them (apparent sizes: what a copy writes); 0 when unreadable. */
+export async function duBytes(exec: ExecFn, folder: string): Promise<number> {
+  const r = await exec('du', ['-sb', folder], { timeoutMs: 600_000 });
+  if (r.code !== 0) return 0;
+  return Number(r.stdout.split(/\s/)[0]) || 0;
+}

@@ -12,7 +12,7 @@ import type { ImageRef, Probe, Workload } from '../release/index.ts';
 import type { ClusterDriver, ClusterKind, ReleaseId, RenderedManifest, VolumeRef } from './api.ts';
 import { ApplySet } from './applyset.ts';
 import { atomicWrite } from './atomic.ts';
-import { defaultExec, type ExecFn } from './exec.ts';
+import { defaultExec, duBytes, type ExecFn } from './exec.ts';
 import { Kubectl } from './kubectl.ts';
 import { parseObjects, refOf } from './manifests.ts';
 import { writeOciArchive } from './oci-layout.ts';
@@ -255,6 +255,15 @@ export abstract class KubeDriver implements ClusterDriver {
     if (!path)
       throw new DrydockError('NOT_FOUND', `volume ${pvName} is not a local folder (hostPath or local)`);
     return this.hostPath(path);
+  }
+
+  async volumeBytes(volumes: VolumeRef[]): Promise<number> {
+    let total = 0;
+    for (const v of volumes) {
+      const folder = await this.pvcFolder(v).catch(() => null);
+      if (folder) total += await duBytes(this.exec, folder);
+    }
+    return total;
   }
 
   /** Where a node path is seen from here (the k3s driver's box root may be a folder in tests). */

@@ -5,7 +5,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWrite, syncTree } from '../../core/durable.ts';
-import { asDrydockError, DrydockError } from '../../core/index.ts';
+import { asDrydockError, DrydockError, formatBytes } from '../../core/index.ts';
 import type { Release } from '../release/index.ts';
 import type { Actor, HistoryEntry } from './api.ts';
 import type { EngineContext } from './context.ts';
@@ -70,6 +70,21 @@ export async function applyStaged(ctx: EngineContext, actor: Actor): Promise<His
   return applyAndGate(ctx, rec.state());
 }
 
+/** Bytes of the image blobs `release` imports that `running` does not already have. */
+function newImageBytes(release: Release, running: Release | null): number {
+  const have = new Set(
+    (running?.images ?? []).flatMap((i) => [i.manifest, i.config, ...i.layers].map((b) => b.digest)),
+  );
+  const seen = new Set<string>();
+  let total = 0;
+  for (const b of release.images.flatMap((i) => [i.manifest, i.config, ...i.layers])) {
+    if (have.has(b.digest) || seen.has(b.digest)) continue;
+    seen.add(b.digest);
+    total += b.size;
+  }
+  return total;
+}
+
 async function lastSnapshotBytes(ctx: EngineContext): Promise<number> {
   const row = ctx.runningRow();
   return row?.snapshot_id ? folderBytes(ctx.p.paths.snapshot(row.snapshot_id)) : 0;
@@ -83,12 +98,21 @@ async function preflight(ctx: EngineContext, release: Release, running: Running 
       'BLOB_MISSING',
       `${missing.count} blob(s) of ${release.version} are not on the box`,
     );
+  // measured, not guessed: the volumes the snapshot will copy (or, with a backup hook, what the
+  // last snapshot took), and the image blobs the running release does not already have
+  const volumes = release.data?.volumes ?? [];
+  const snapshotBytes = running
+    ? release.hooks?.backup
+      ? await lastSnapshotBytes(ctx)
+      : await p.driver.volumeBytes(volumes)
+    : 0;
+  const imageBytes = newImageBytes(release, running ? ctx.rec.document(ctx.runningRow()!) : null);
   await requireSpace(
     p.statfs,
     p.paths.lib,
-    running ? await lastSnapshotBytes(ctx) : 0,
+    snapshotBytes + imageBytes,
     ctx.margin,
-    `the snapshot before ${release.version}`,
+    `the snapshot of ${volumes.length} volume(s) before ${release.version} (${formatBytes(snapshotBytes)}) and its new images (${formatBytes(imageBytes)})`,
   );
   if (!running) return;
   const ping = await p.driver.ping().catch((e: Error) => ({ ok: false, message: e.message }));

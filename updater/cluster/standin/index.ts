@@ -15,7 +15,7 @@ import { DrydockError } from '../../../core/index.ts';
 import type { BlobStore } from '../../blobstore/index.ts';
 import type { ImageRef, Probe, Workload } from '../../release/index.ts';
 import type { ClusterDriver, ReleaseId, RenderedManifest } from '../api.ts';
-import { defaultExec, type ExecFn } from '../exec.ts';
+import { defaultExec, duBytes, type ExecFn } from '../exec.ts';
 import { keyOf, parseObjects, refOf, writeManifestFiles } from '../manifests.ts';
 import { readImageConfig, tagOf, writeOciLayoutDir } from '../oci-layout.ts';
 import { workloadHealth } from '../readiness.ts';
@@ -356,6 +356,15 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
         }
         await new Promise((r) => setTimeout(r, 100));
       }
+    },
+
+    async volumeBytes(volumes: { namespace: string; claim: string }[]) {
+      const folders = await withCluster(async (ctx) =>
+        volumes.map((v) => volumeDir(root, ctx.state, v.namespace, v.claim)).filter((d): d is string => !!d),
+      );
+      let total = 0;
+      for (const d of folders) total += await duBytes(exec, d);
+      return total;
     },
 
     async snapshot(to: string, volumes: { namespace: string; claim: string }[]) {
