@@ -242,12 +242,15 @@ describe('the demo releases through the CLI on a real Kubernetes', () => {
   }, 300_000);
 });
 
-// every point an update and a rollback pass, from the engine's own lists
+// every point an update and a rollback pass, from the engine's own lists (staging is the same on
+// every cluster and is killed in test/e2e/engine/faults.test.ts; the demo releases ship no k3s, so
+// apply:k3s is not passed: the first run here showed it, "not killed at apply:k3s")
 const UPDATE_POINTS = [
   'snapshotting',
   'applying',
   ...FAULT_POINTS.filter(
-    (p) => p.startsWith('snapshot:') || p.startsWith('apply:') || p.startsWith('commit:'),
+    (p) =>
+      p !== 'apply:k3s' && (p.startsWith('snapshot:') || p.startsWith('apply:') || p.startsWith('commit:')),
   ),
   'verifying-health',
   'committed',
