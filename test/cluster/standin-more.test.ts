@@ -101,7 +101,12 @@ describe('stand-in: volumes, config, snapshots', () => {
 
   it('restores the datastore and the volume taken before an update', async () => {
     const snap = join(tmp, 'snap');
-    await driver.snapshot(snap, [{ namespace: 'demo', claim: 'data' }]);
+    // the writer is stopped for the copy and started again (so it writes its line once more)
+    const taken = await driver.snapshot(snap, [{ namespace: 'demo', claim: 'data' }]);
+    expect(taken.stopped).toEqual(['Deployment demo/writer']);
+    expect(taken.downMs).toBeGreaterThan(0);
+    expect(readFileSync(join(snap, 'volumes', 'demo_data', 'state'), 'utf8')).toBe('hello v1\n');
+    expect((await writerReady()).value[0]!.ready).toBe(true);
     await driver.applyManifests(release('2'), [writer('v2')], [writer('v1')]);
     // a ConfigMap change alone rolls nothing out; the template annotation does (as with Helm)
     await until(
@@ -112,7 +117,7 @@ describe('stand-in: volumes, config, snapshots', () => {
       (t) => t.includes('v2'),
       15000,
     );
-    expect(readFileSync(join(volumeFolder(), 'state'), 'utf8')).toBe('hello v1\nhello v2\n');
+    expect(readFileSync(join(volumeFolder(), 'state'), 'utf8')).toBe('hello v1\nhello v1\nhello v2\n');
     await driver.restore(snap, [{ namespace: 'demo', claim: 'data' }]);
     expect((await writerReady()).value[0]!.ready).toBe(true);
     // the container restarted from the restored state: v1 config, v1 data (+ its own new line)
@@ -142,7 +147,9 @@ describe('stand-in: volumes, config, snapshots', () => {
     // a release applied and then interrupted left "writer" behind; `previous` does not know it
     await driver.applyManifests(release('4'), [...(await demoManifests('1.1.0')), writer('v1')], null);
     await driver.applyManifests(release('5'), await demoManifests('1.1.0'), await demoManifests('1.1.0'));
-    const names = (await driver.kubectlGet()).items.map((o) => (o as { metadata: { name: string } }).metadata.name);
+    const names = (await driver.kubectlGet()).items.map(
+      (o) => (o as { metadata: { name: string } }).metadata.name,
+    );
     expect(names.some((n) => n.startsWith('writer'))).toBe(false);
     expect(names).toContain('web');
   });

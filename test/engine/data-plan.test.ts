@@ -54,6 +54,8 @@ describe('rollback and the data', () => {
     const e = await r.box.install(ACTOR, bundle);
     expect(e.outcome).toBe('rolled-back');
     expect(e.reason).toContain('data restored from the snapshot before the update');
+    // the backend's downtime for the snapshot is in the history, beside the step times
+    expect(e.steps).toMatchObject({ 'backend down': 1234 });
     expect(r.driver.calls).toContain('restore');
     // what 1.2.1 wrote is gone; 1.0.0's own start after the restore may write again
     expect(r.driver.volumeData).not.toContain('written by 1.2.1');

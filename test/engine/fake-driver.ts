@@ -102,10 +102,14 @@ export class FakeDriver implements ClusterDriver {
     return { ok: true, message: `${job.name} completed` };
   }
 
-  async snapshot(dir: string, _volumes: { namespace: string; claim: string }[]) {
+  async snapshot(dir: string, volumes: { namespace: string; claim: string }[]) {
     this.call('snapshot');
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'volumes.txt'), this.volumeData);
+    // as a real driver: the workloads of the volumes stopped for the copy, for a fixed time here
+    return volumes.length
+      ? { stopped: volumes.map((v) => `Deployment ${v.namespace}/${v.claim}-writer`), downMs: 1234 }
+      : { stopped: [], downMs: 0 };
   }
 
   async volumeBytes(volumes: { namespace: string; claim: string }[]) {

@@ -12,6 +12,12 @@ export const CLUSTER_KINDS = ['k3s', 'kubernetes', 'standin'] as const;
 export type ClusterKind = (typeof CLUSTER_KINDS)[number];
 
 /** A volume a release keeps data in: a PersistentVolumeClaim. */
+/** What a snapshot stopped: "Deployment demo/db" and the like, and from stop to start again. */
+export interface SnapshotTaken {
+  stopped: string[];
+  downMs: number;
+}
+
 export interface VolumeRef {
   namespace: string;
   claim: string;
@@ -60,9 +66,10 @@ export interface ClusterDriver {
   runJob(job: RenderedManifest, timeoutSeconds: number): Promise<{ ok: boolean; message: string }>;
   /**
    * Copies the cluster datastore (where the driver has one) and the named volumes into `dir` (a
-   * fresh folder), the workloads that mount the volumes stopped while they are copied.
+   * fresh folder), the workloads that mount the volumes stopped while they are copied; says which
+   * were stopped and for how long (the backend's downtime, shown in the history).
    */
-  snapshot(dir: string, volumes: VolumeRef[]): Promise<void>;
+  snapshot(dir: string, volumes: VolumeRef[]): Promise<SnapshotTaken>;
   /** Bytes the named volumes hold now (what a snapshot of them will copy); a missing claim is 0. */
   volumeBytes(volumes: VolumeRef[]): Promise<number>;
   /** Puts a snapshot taken by `snapshot` back, the workloads that mount the volumes stopped. */

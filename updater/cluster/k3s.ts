@@ -112,7 +112,7 @@ export class K3sDriver extends KubeDriver {
       }
       await writeFile(join(dir, 'datastore'), 'sqlite');
     }
-    await this.copyVolumes(dir, volumes);
+    return this.copyVolumes(dir, volumes);
   }
 
   async restore(dir: string, volumes: VolumeRef[]) {

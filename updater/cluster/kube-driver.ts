@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { DrydockError } from '../../core/index.ts';
 import type { BlobStore } from '../blobstore/index.ts';
 import type { ImageRef, Probe, Workload } from '../release/index.ts';
-import type { ClusterDriver, ClusterKind, ReleaseId, RenderedManifest, VolumeRef } from './api.ts';
+import type {
+  ClusterDriver,
+  ClusterKind,
+  ReleaseId,
+  RenderedManifest,
+  SnapshotTaken,
+  VolumeRef,
+} from './api.ts';
 import { ApplySet } from './applyset.ts';
 import { atomicWrite } from './atomic.ts';
 import { defaultExec, duBytes, type ExecFn } from './exec.ts';
@@ -75,7 +82,7 @@ export abstract class KubeDriver implements ClusterDriver {
   }
 
   abstract ping(): Promise<{ ok: boolean; message: string; k3sVersion: string | null }>;
-  abstract snapshot(dir: string, volumes: VolumeRef[]): Promise<void>;
+  abstract snapshot(dir: string, volumes: VolumeRef[]): Promise<SnapshotTaken>;
   abstract restore(dir: string, volumes: VolumeRef[]): Promise<void>;
   abstract installK3s(binaryPath: string, version: string): Promise<void>;
 
@@ -348,10 +355,11 @@ export abstract class KubeDriver implements ClusterDriver {
   }
 
   /** Copies each claim's folder into dir/volumes with its workloads stopped; records where it came from. */
-  protected async copyVolumes(dir: string, volumes: VolumeRef[]): Promise<void> {
+  protected async copyVolumes(dir: string, volumes: VolumeRef[]): Promise<SnapshotTaken> {
     await mkdir(join(dir, 'volumes'), { recursive: true });
     const folders: [VolumeRef, string][] = [];
     for (const v of volumes) folders.push([v, await this.pvcFolder(v)]);
+    const t0 = this.now();
     const q = await this.quiesce(volumes);
     try {
       for (const [v, from] of folders) {
@@ -367,7 +375,12 @@ export abstract class KubeDriver implements ClusterDriver {
     } finally {
       await this.resume(q);
     }
-    await atomicWrite(join(dir, 'quiesce.json'), JSON.stringify(q), 0o600);
+    const taken: SnapshotTaken = {
+      stopped: q.workloads.map((w) => `${w.kind} ${w.namespace}/${w.name}`),
+      downMs: q.workloads.length ? this.now() - t0 : 0,
+    };
+    await atomicWrite(join(dir, 'quiesce.json'), JSON.stringify({ ...q, downMs: taken.downMs }), 0o600);
+    return taken;
   }
 
   /** The folders a snapshot holds and where they go back to. */

@@ -47,7 +47,7 @@ export class KubernetesDriver extends KubeDriver {
   async snapshot(dir: string, volumes: VolumeRef[]) {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'datastore'), 'none');
-    await this.copyVolumes(dir, volumes);
+    return this.copyVolumes(dir, volumes);
   }
 
   async restore(dir: string, volumes: VolumeRef[]) {

@@ -54,7 +54,7 @@ export async function applyStaged(ctx: EngineContext, actor: Actor): Promise<His
   rec.audit(actor.user, actor.from, 'apply', `${kind} ${running?.version ?? '-'} → ${release.version}`, 'ok');
   if (running && snapshotId) {
     try {
-      await ctx.timed(hid, 'snapshot', () => takeSnapshot(ctx, release, snapshotId));
+      await ctx.timed(hid, 'snapshot', () => takeSnapshot(ctx, release, snapshotId, hid));
     } catch (e) {
       const err = asDrydockError(e);
       await rm(ctx.p.paths.snapshot(snapshotId), { recursive: true, force: true });
@@ -128,7 +128,7 @@ async function preflight(ctx: EngineContext, release: Release, running: Running 
     );
 }
 
-async function takeSnapshot(ctx: EngineContext, release: Release, id: string): Promise<void> {
+async function takeSnapshot(ctx: EngineContext, release: Release, id: string, hid: number): Promise<void> {
   const dir = ctx.p.paths.snapshot(id);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -136,7 +136,11 @@ async function takeSnapshot(ctx: EngineContext, release: Release, id: string): P
   const backup = release.hooks?.backup;
   ctx.progress('snapshot', 0, 1);
   if (backup) await runHook(ctx, backup, 'backup');
-  else await ctx.p.driver.snapshot(join(dir, 'data'), volumes);
+  else {
+    const taken = await ctx.p.driver.snapshot(join(dir, 'data'), volumes);
+    // the backend's downtime for a consistent copy, beside the step times in the history
+    if (taken.stopped.length) ctx.rec.addStep(hid, 'backend down', taken.downMs);
+  }
   ctx.fault('snapshot:data');
   // the copy and its index on disk before the state moves on
   await syncTree(dir);

@@ -163,7 +163,9 @@ spec:
 
   it('a snapshot copies state.db online and the volume with its writer stopped, then starts it again', async () => {
     const snap = join(work, 'snap');
-    await driver.snapshot(snap, [{ namespace: 'shop', claim: 'data' }]);
+    const taken = await driver.snapshot(snap, [{ namespace: 'shop', claim: 'data' }]);
+    expect(taken.stopped).toEqual(['Deployment shop/writer']);
+    expect(taken.downMs).toBeGreaterThan(0);
     const q = JSON.parse(await readFile(join(snap, 'quiesce.json'), 'utf8')) as Quiesced;
     expect(q.workloads).toEqual([{ kind: 'Deployment', namespace: 'shop', name: 'writer', replicas: 1 }]);
     // the copy is of a folder nobody wrote: its last line is whole, and the writer went on after it

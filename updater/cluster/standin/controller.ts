@@ -428,6 +428,26 @@ async function kubelet(ctx: Ctx, p: PodRecord): Promise<void> {
   }
 }
 
+/**
+ * Stops and removes the pods that mount one of the claims (as scaling their workloads to zero
+ * would), so a copy of the claims' folders is consistent; the next reconcile starts them again.
+ */
+export async function stopPodsMounting(ctx: Ctx, claims: Set<string>): Promise<string[]> {
+  const mounting = Object.values(ctx.state.pods).filter((p) =>
+    ((p.spec.volumes as { persistentVolumeClaim?: { claimName?: string } }[] | undefined) ?? []).some((v) =>
+      claims.has(`${p.namespace}/${v.persistentVolumeClaim?.claimName}`),
+    ),
+  );
+  for (const p of mounting) await removePod(ctx, p);
+  // named as the real drivers name them: the Deployment that owns the ReplicaSet
+  const deploymentOf = (rs: string) =>
+    Object.entries(ctx.state.replicaSets).find(([, sets]) => sets.some((r) => r.name === rs))?.[0];
+  return mounting.map((p) => {
+    const d = p.owner.kind === 'ReplicaSet' ? deploymentOf(`${p.owner.name}`) : undefined;
+    return d ? `Deployment ${d}` : `${p.owner.kind} ${p.namespace}/${p.owner.name}`;
+  });
+}
+
 async function removePod(ctx: Ctx, p: PodRecord): Promise<void> {
   await Promise.all(p.containers.map((c) => (c.run && !c.exited ? stopContainer(c.run, 1000) : undefined)));
   await rm(podDir(ctx.root, p), { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });

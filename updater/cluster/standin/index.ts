@@ -27,6 +27,7 @@ import {
   reconcile,
   statusDocuments,
   stopAll,
+  stopPodsMounting,
   volumeDir,
 } from './controller.ts';
 import { inNetns, isRoot } from './runtime.ts';
@@ -368,26 +369,33 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
     },
 
     async snapshot(to: string, volumes: { namespace: string; claim: string }[]) {
-      await withCluster(
-        async (ctx) => {
-          await mkdir(join(to, 'volumes'), { recursive: true });
-          const { objects, replicaSets, serial, k3sVersion } = ctx.state;
-          await writeFile(
-            join(to, 'standin-datastore.json'),
-            JSON.stringify({ objects, replicaSets, serial, k3sVersion }),
-          );
-          for (const v of volumes) {
-            const vd = volumeDir(root, ctx.state, v.namespace, v.claim);
-            if (!vd)
-              throw new DrydockError('NOT_FOUND', `volume claim ${v.namespace}/${v.claim} does not exist`);
-            await cp(vd, join(to, 'volumes', `${v.namespace}_${v.claim}`), {
-              recursive: true,
-              preserveTimestamps: true,
-            });
-          }
-        },
-        { reconcile: false },
-      );
+      // from the pods stopped until the reconcile that ends withCluster has started them again
+      const t0 = now();
+      let stopped: string[] = [];
+      await withCluster(async (ctx) => {
+        await mkdir(join(to, 'volumes'), { recursive: true });
+        const { objects, replicaSets, serial, k3sVersion } = ctx.state;
+        await writeFile(
+          join(to, 'standin-datastore.json'),
+          JSON.stringify({ objects, replicaSets, serial, k3sVersion }),
+        );
+        const folders = volumes.map((v) => {
+          const vd = volumeDir(root, ctx.state, v.namespace, v.claim);
+          if (!vd)
+            throw new DrydockError('NOT_FOUND', `volume claim ${v.namespace}/${v.claim} does not exist`);
+          return [v, vd] as const;
+        });
+        // as the real drivers do: the pods that write the volumes are stopped while they are copied
+        stopped = await stopPodsMounting(ctx, new Set(volumes.map((v) => `${v.namespace}/${v.claim}`)));
+        for (const [v, vd] of folders)
+          await cp(vd, join(to, 'volumes', `${v.namespace}_${v.claim}`), {
+            recursive: true,
+            preserveTimestamps: true,
+          });
+      });
+      const taken = { stopped: [...new Set(stopped)], downMs: stopped.length ? now() - t0 : 0 };
+      await writeFile(join(to, 'quiesce.json'), JSON.stringify(taken));
+      return taken;
     },
 
     async restore(from: string, volumes: { namespace: string; claim: string }[]) {
