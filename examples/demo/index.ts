@@ -7,11 +7,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBundle } from '../../updater/bundle/index.ts';
+import { type ImageSpec, writeLayout } from '../../updater/oci/index.ts';
 import { initKeys } from '../../updater/tuf/index.ts';
 import { buildDemoImages, DEFAULT_BUSYBOX, DEMO_VERSIONS, type DemoVersion, readBusybox } from './images.ts';
 import { withFileLock } from './lock.ts';
+import { postgresImageSpec } from './postgres.ts';
 
 export { buildDemoImages, type DemoVersion } from './images.ts';
+export { POSTGRES_IMAGE, POSTGRES_TAG } from './postgres.ts';
 
 export const DEMO_DIR = dirname(fileURLToPath(import.meta.url));
 const REPO = join(DEMO_DIR, '..', '..');
@@ -28,7 +31,7 @@ export interface Demo {
   deltas: { '1.1.0': string };
   /** the release specs (copies inside the cache, next to their built images) */
   specs: Record<DemoVersion, string>;
-  /** the OCI image layout holding web-1.0.0, web-1.1.0, web-1.2.0 */
+  /** the OCI image layout holding web-1.0.0, web-1.1.0, web-1.2.0 (and postgres-15 with `postgres: true`) */
   layoutDir: string;
   /** the cache folder of this build */
   dir: string;
@@ -60,9 +63,11 @@ async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-async function contentHash(busybox: Buffer): Promise<string> {
+async function contentHash(busybox: Buffer, postgres: string | undefined): Promise<string> {
   const h = createHash('sha256');
   h.update(busybox);
+  // the bytes of the postgres image's files (Debian's postgresql-15 and the libraries it loads)
+  if (postgres) h.update(`postgres ${postgres}`);
   for (const d of HASHED)
     for (const f of await listFiles(join(REPO, d))) {
       h.update(relative(REPO, f));
@@ -89,14 +94,29 @@ function result(dir: string): Demo {
   };
 }
 
+interface DemoOptions {
+  cacheDir?: string;
+  busybox?: string;
+  /**
+   * also build demo.local/drydock-demo/postgres:15 (tag postgres-15) into the layout, from this
+   * machine's postgresql-15 (examples/demo/postgres.ts); no release spec uses it yet
+   */
+  postgres?: boolean;
+}
+
+// read before the cache is looked up: the image's bytes are part of the cache key
+const postgresInput = async (opts: DemoOptions): Promise<{ spec: ImageSpec; sha256: string } | undefined> =>
+  opts.postgres ? postgresImageSpec() : undefined;
+
 /** Builds the demo images only (no keys, no bundles), cached like buildDemo. */
-export async function buildDemoLayout(opts: { cacheDir?: string; busybox?: string } = {}): Promise<{
+export async function buildDemoLayout(opts: DemoOptions = {}): Promise<{
   layoutDir: string;
   specs: Record<DemoVersion, string>;
 }> {
   const busybox = await readBusybox(opts.busybox ?? DEFAULT_BUSYBOX);
+  const pg = await postgresInput(opts);
   const cache = opts.cacheDir ?? defaultCache();
-  const dir = join(cache, `layout-${await contentHash(busybox)}`);
+  const dir = join(cache, `layout-${await contentHash(busybox, pg?.sha256)}`);
   await mkdir(cache, { recursive: true });
   return withFileLock(`${dir}.lock`, async () => {
     if (!(await stat(join(dir, 'done')).catch(() => null))) {
@@ -104,6 +124,7 @@ export async function buildDemoLayout(opts: { cacheDir?: string; busybox?: strin
       await rm(tmp, { recursive: true, force: true });
       await copySources(tmp);
       await buildDemoImages(join(tmp, 'images', 'oci'), opts.busybox ?? DEFAULT_BUSYBOX);
+      if (pg) await writeLayout(join(tmp, 'images', 'oci'), [pg.spec]);
       await writeFile(join(tmp, 'done'), new Date().toISOString());
       await rm(dir, { recursive: true, force: true });
       await rename(tmp, dir);
@@ -127,11 +148,12 @@ async function copySources(into: string): Promise<void> {
  * The demo fixture (docs/demo.md). Cached under `cacheDir` (default: <tmp>/drydock-demo-cache-<uid>) by a hash
  * of its inputs; a second call, in this process or another, returns the same files at once.
  */
-export async function buildDemo(opts: { cacheDir?: string; busybox?: string } = {}): Promise<Demo> {
+export async function buildDemo(opts: DemoOptions = {}): Promise<Demo> {
   const busybox = await readBusybox(opts.busybox ?? DEFAULT_BUSYBOX);
+  const pg = await postgresInput(opts);
   const cache = opts.cacheDir ?? defaultCache();
   await mkdir(cache, { recursive: true });
-  const dir = join(cache, `demo-${await contentHash(busybox)}`);
+  const dir = join(cache, `demo-${await contentHash(busybox, pg?.sha256)}`);
   return withFileLock(`${dir}.lock`, async () => {
     if (await stat(join(dir, 'done')).catch(() => null)) return result(dir);
     const tmp = `${dir}.tmp-${process.pid}`;
@@ -139,6 +161,7 @@ export async function buildDemo(opts: { cacheDir?: string; busybox?: string } = 
     const r = result(tmp);
     await copySources(join(tmp, 'demo'));
     await buildDemoImages(r.layoutDir, opts.busybox ?? DEFAULT_BUSYBOX);
+    if (pg) await writeLayout(r.layoutDir, [pg.spec]);
     await initKeys({ dir: r.keysDir });
     await mkdir(join(tmp, 'bundles'), { recursive: true });
     for (const v of DEMO_VERSIONS)

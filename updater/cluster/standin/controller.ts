@@ -336,7 +336,8 @@ async function readinessProbe(
   if (!c.run) return { ok: false, message: 'not running' };
   if (probe.tcpSocket) {
     const r = await ctx.exec(
-      ...splitArgv(inNetns(c.run.pid, ['/bin/busybox', 'nc', '-z', '-w', '1', '127.0.0.1', String(port)])),
+      // a TCP connect and nothing more, as the kubelet's tcpSocket probe; busybox's nc has no -z
+      ...splitArgv(inNetns(c.run.pid, ['/bin/bash', '-c', 'exec 3<>"/dev/tcp/127.0.0.1/$0"', String(port)])),
       { timeoutMs: 3000 },
     );
     return { ok: r.code === 0, message: r.code === 0 ? 'tcp open' : `tcp ${port} refused` };
