@@ -1,64 +1,27 @@
 // The demo database image (examples/demo/postgres.ts) under real runtimes: Debian's containerd +
-// runc (the test starts its own containerd in a temp folder, as k3s-import.test.ts does, and the
+// runc (the test starts its own containerd in a temp folder with startContainerd, and the
 // k3s driver imports the image), then the stand-in cluster with a PVC. Rows written before a stop
 // are read back after a start on the same data folder.
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import {
-  createReadStream,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemoLayout, POSTGRES_IMAGE, POSTGRES_TAG } from '../../examples/demo/index.ts';
 import { buildPostgresImage, POSTGRES_UID } from '../../examples/demo/postgres.ts';
-import type { BlobStore } from '../../updater/blobstore/index.ts';
 import { createClusterDriver, type StandinDriver } from '../../updater/cluster/index.ts';
 import type { ImageRef } from '../../updater/release/index.ts';
-import { openStore, until } from './helpers.ts';
+import { demoImage, openStore, startContainerd, until } from './helpers.ts';
 
 // short path: a unix socket path must stay under 108 bytes
 const tmp = mkdtempSync('/tmp/ctdpg-');
 const sock = join(tmp, 'c.sock');
-let containerd: ChildProcess;
+let containerd: { stop(): Promise<void> };
 let layoutDir: string;
 let image: ImageRef;
 const PASSWORD = 'demo password';
 // Debian's own client on the host, for the stand-in (which has no exec into a pod)
 const HOST_PSQL = '/usr/lib/postgresql/15/bin/psql';
-
-interface Desc {
-  digest: string;
-  size: number;
-  mediaType?: string;
-  annotations?: Record<string, string>;
-}
-
-/** The image as a verified bundle hands it to a driver: its blobs in a store, its descriptors. */
-async function layoutImage(store: BlobStore, tag: string, ref: string): Promise<ImageRef> {
-  const blob = (d: string) => join(layoutDir, 'blobs', 'sha256', d.slice(7));
-  const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: Desc[] };
-  const m = index.manifests.find((x) => x.annotations?.['org.opencontainers.image.ref.name'] === tag);
-  if (!m) throw new Error(`no ${tag} in the demo layout`);
-  const manifest = JSON.parse(await readFile(blob(m.digest), 'utf8')) as { config: Desc; layers: Desc[] };
-  const strip = (d: Desc) => ({ digest: d.digest, size: d.size, mediaType: d.mediaType });
-  for (const d of [m, manifest.config, ...manifest.layers])
-    await store.put(d.digest, d.size, createReadStream(blob(d.digest)));
-  return {
-    ref,
-    platform: 'linux/amd64',
-    manifest: strip(m),
-    config: strip(manifest.config),
-    layers: manifest.layers.map(strip),
-  };
-}
 
 const ctr = (...args: string[]) =>
   execFileSync('ctr', ['--address', sock, '-n', 'k8s.io', ...args], {
@@ -121,36 +84,10 @@ async function stopPostgres(id: string): Promise<string> {
 
 beforeAll(async () => {
   layoutDir = (await buildDemoLayout({ postgres: true })).layoutDir;
-  writeFileSync(
-    join(tmp, 'config.toml'),
-    `version = 2
-root = "${tmp}/root"
-state = "${tmp}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "${sock}"
-[ttrpc]
-  address = "${sock}.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${tmp}/opt"
-`,
-  );
-  containerd = spawn('containerd', ['--config', join(tmp, 'config.toml')], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      execFileSync('ctr', ['--address', sock, 'version'], { stdio: 'ignore' });
-      break;
-    } catch {
-      await sleep(100);
-    }
-  }
+  containerd = await startContainerd(tmp);
   const root = join(tmp, 'box');
   const store = await openStore(join(root, 'blobs'));
-  image = await layoutImage(store, POSTGRES_TAG, POSTGRES_IMAGE);
+  image = await demoImage(store, POSTGRES_TAG, POSTGRES_IMAGE, layoutDir);
   const driver = createClusterDriver('k3s', { root, ctr: ['ctr', '--address', sock] });
   expect(await driver.importImages([image], store)).toEqual({ imported: 1, skipped: 0 });
 }, 300_000);
@@ -165,10 +102,7 @@ afterAll(async () => {
       ctr('containers', 'rm', id);
     } catch {}
   }
-  if (containerd && containerd.exitCode === null) {
-    containerd.kill('SIGTERM');
-    await new Promise((r) => containerd.once('exit', r));
-  }
+  await containerd?.stop();
   rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 });
 
@@ -178,9 +112,9 @@ describe('demo postgres image: build', () => {
     expect(again.manifest.digest).toBe(image.manifest.digest);
     const manifest = JSON.parse(
       readFileSync(join(tmp, 'rebuild', 'blobs', 'sha256', again.manifest.digest.slice(7)), 'utf8'),
-    ) as { layers: Desc[] };
+    ) as { layers: { digest: string }[] };
     expect(manifest.layers).toHaveLength(3);
-    const listing = (d: Desc) =>
+    const listing = (d: { digest: string }) =>
       execFileSync('tar', ['-tzf', join(tmp, 'rebuild', 'blobs', 'sha256', d.digest.slice(7))], {
         encoding: 'utf8',
         maxBuffer: 64 << 20,
@@ -326,7 +260,7 @@ spec:
   it('runs as a Deployment with a PVC; the rows survive the node powering off and on', async () => {
     driver = createClusterDriver('standin', { root });
     const store = await openStore(join(root, 'blobs'));
-    await driver.importImages([await layoutImage(store, POSTGRES_TAG, POSTGRES_IMAGE)], store);
+    await driver.importImages([await demoImage(store, POSTGRES_TAG, POSTGRES_IMAGE, layoutDir)], store);
     await driver.applyManifests({ name: 'db', version: '1' }, [manifest], null);
     const first = await ready();
     expect(first.value[0]!.ready).toBe(true);

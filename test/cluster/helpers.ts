@@ -1,6 +1,7 @@
 // Puts the demo images (built from busybox-static) into a blob store, as a verified bundle would,
 // and reads the demo manifests; lets the driver tests run without the bundle writer.
-import { createReadStream } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createReadStream, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildDemoLayout, DEMO_DIR } from '../../examples/demo/index.ts';
@@ -15,8 +16,14 @@ interface Desc {
   annotations?: Record<string, string>;
 }
 
-export async function demoImage(store: BlobStore, tag: string, ref: string): Promise<ImageRef> {
-  const { layoutDir } = await buildDemoLayout();
+/** An image of an OCI layout (the demo's by default) as a verified bundle hands it to a driver. */
+export async function demoImage(
+  store: BlobStore,
+  tag: string,
+  ref: string,
+  layoutDir?: string,
+): Promise<ImageRef> {
+  layoutDir ??= (await buildDemoLayout()).layoutDir;
   const blob = (d: string) => join(layoutDir, 'blobs', 'sha256', d.slice(7));
   const index = JSON.parse(await readFile(join(layoutDir, 'index.json'), 'utf8')) as { manifests: Desc[] };
   const m = index.manifests.find((x) => x.annotations?.['org.opencontainers.image.ref.name'] === tag);
@@ -64,4 +71,49 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Debian's containerd with its root, state and socket in `dir` (CRI off: the tests drive it with
+ * ctr); resolves once `ctr version` answers. `stop` ends it.
+ */
+export async function startContainerd(dir: string): Promise<{ sock: string; stop(): Promise<void> }> {
+  // a unix socket path must stay under 108 bytes: callers pass a short dir
+  const sock = join(dir, 'c.sock');
+  writeFileSync(
+    join(dir, 'config.toml'),
+    `version = 2
+root = "${dir}/root"
+state = "${dir}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "${sock}"
+[ttrpc]
+  address = "${sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${dir}/opt"
+`,
+  );
+  const child: ChildProcess = spawn('containerd', ['--config', join(dir, 'config.toml')], {
+    stdio: 'ignore',
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  };
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync('ctr', ['--address', sock, 'version'], { stdio: 'ignore' });
+      return { sock, stop };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await stop();
+  throw new Error('containerd did not start');
 }

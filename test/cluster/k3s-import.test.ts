@@ -1,57 +1,28 @@
 // The k3s driver's image import against REAL containerd from Debian: the test starts containerd
 // with its root, state and socket in a temp folder, and the driver calls `ctr --address <sock>`
 // where on the appliance it calls `k3s ctr`.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClusterDriver, defaultExec, type ExecFn } from '../../updater/cluster/index.ts';
-import { demoImage, openStore } from './helpers.ts';
+import { demoImage, openStore, startContainerd } from './helpers.ts';
 
 // short path: a unix socket path must stay under 108 bytes
 const tmp = mkdtempSync('/tmp/ctd-');
 const sock = join(tmp, 'c.sock');
-let containerd: ChildProcess;
 
 const ctr = (...args: string[]) =>
   execFileSync('ctr', ['--address', sock, '-n', 'k8s.io', ...args], { encoding: 'utf8' });
 
+let containerd: { stop(): Promise<void> };
+
 beforeAll(async () => {
-  writeFileSync(
-    join(tmp, 'config.toml'),
-    `version = 2
-root = "${tmp}/root"
-state = "${tmp}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "${sock}"
-[ttrpc]
-  address = "${sock}.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "${tmp}/opt"
-`,
-  );
-  containerd = spawn('containerd', ['--config', join(tmp, 'config.toml')], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    try {
-      execFileSync('ctr', ['--address', sock, 'version'], { stdio: 'ignore' });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('containerd did not start');
+  containerd = await startContainerd(tmp);
 });
 
 afterAll(async () => {
-  if (containerd.exitCode === null) {
-    containerd.kill('SIGTERM');
-    await new Promise((r) => containerd.once('exit', r));
-  }
+  await containerd?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
 

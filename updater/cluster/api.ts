@@ -12,15 +12,15 @@ export const CLUSTER_KINDS = ['k3s', 'kubernetes', 'standin'] as const;
 export type ClusterKind = (typeof CLUSTER_KINDS)[number];
 
 /** A volume a release keeps data in: a PersistentVolumeClaim. */
+export interface VolumeRef {
+  namespace: string;
+  claim: string;
+}
+
 /** What a snapshot stopped: "Deployment demo/db" and the like, and from stop to start again. */
 export interface SnapshotTaken {
   stopped: string[];
   downMs: number;
-}
-
-export interface VolumeRef {
-  namespace: string;
-  claim: string;
 }
 
 export interface ReleaseId {

@@ -443,10 +443,11 @@ export async function stopPodsMounting(ctx: Ctx, claims: Set<string>): Promise<s
   // named as the real drivers name them: the Deployment that owns the ReplicaSet
   const deploymentOf = (rs: string) =>
     Object.entries(ctx.state.replicaSets).find(([, sets]) => sets.some((r) => r.name === rs))?.[0];
-  return mounting.map((p) => {
-    const d = p.owner.kind === 'ReplicaSet' ? deploymentOf(`${p.owner.name}`) : undefined;
+  const names = mounting.map((p) => {
+    const d = p.owner.kind === 'ReplicaSet' ? deploymentOf(p.owner.name) : undefined;
     return d ? `Deployment ${d}` : `${p.owner.kind} ${p.namespace}/${p.owner.name}`;
   });
+  return [...new Set(names)];
 }
 
 async function removePod(ctx: Ctx, p: PodRecord): Promise<void> {

@@ -393,7 +393,7 @@ export function createStandinDriver(opts: StandinOptions): StandinDriver {
             preserveTimestamps: true,
           });
       });
-      const taken = { stopped: [...new Set(stopped)], downMs: stopped.length ? now() - t0 : 0 };
+      const taken = { stopped, downMs: stopped.length ? now() - t0 : 0 };
       await writeFile(join(to, 'quiesce.json'), JSON.stringify(taken));
       return taken;
     },
